@@ -1,0 +1,45 @@
+//! `reel system`: this machine's cores, memory, profile and default settings.
+
+use std::process::ExitCode;
+
+use reel_host::system::{OptLevel, SystemInfo};
+
+use crate::output::{self, Context};
+
+/// Arguments of `reel system`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  reel system --json | jq .levels.balanced")]
+pub struct Args {
+    /// Print the machine-readable summary on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `reel system`.
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let info = SystemInfo::detect();
+    if args.json {
+        output::print_json(&info)?;
+    } else if !ctx.quiet {
+        println!("cores:   {}", info.cores);
+        println!("memory:  {}", output::bytes(info.memory_bytes));
+        println!("profile: {}", info.profile.as_str());
+        println!();
+        println!(
+            "{:<13} {:>7} {:>12} {:>6}",
+            "level", "workers", "pool budget", "batch"
+        );
+        for level in OptLevel::ALL {
+            let d = info.level(level);
+            let name = serde_json::to_value(level)?;
+            println!(
+                "{:<13} {:>7} {:>12} {:>6}",
+                name.as_str().unwrap_or_default(),
+                d.workers,
+                output::bytes(d.pool_budget_bytes),
+                d.batch_size
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,63 @@
+//! `reel`: the command-line face of the engine. Parses arguments, sets up logging,
+//! runs one command, and maps the outcome to the exit status of the contract:
+//! 0 success, 2 usage error, 1 any other failure, with errors printed as one
+//! `error: …` line carrying the cause chain.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod output;
+
+/// reel: bounded-memory video analysis, detection and live processing.
+#[derive(Debug, Parser)]
+#[command(name = "reel", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Examples:\n  reel system --json\n  reel probe input.mp4")]
+struct Cli {
+    /// More log output (repeat for more: -v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// No progress bars and no human summary; errors are still printed.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show this machine's cores, memory, profile and the defaults they imply.
+    System(cmd::system::Args),
+}
+
+fn main() -> ExitCode {
+    output::install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage_error = e.use_stderr();
+            // Printing can only fail if stdout/stderr are gone; nothing left to do then.
+            let _ = e.print();
+            return if usage_error {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    output::init_logging(cli.verbose, cli.quiet);
+    let ctx = output::Context { quiet: cli.quiet };
+    let result = match cli.command {
+        Command::System(args) => cmd::system::run(&ctx, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

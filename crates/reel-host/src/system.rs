@@ -1,0 +1,214 @@
+//! The system profile: what this machine is, and the defaults that follow from it for
+//! each optimisation level.
+
+use serde::Serialize;
+
+use reel_pool::monitor::{MemoryProbe, SysinfoProbe};
+
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+/// A coarse class of machine, from its cores and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// Up to 2 cores or under 4 GiB.
+    LowEnd,
+    /// Up to 4 cores or under 16 GiB.
+    Medium,
+    /// Up to 16 cores or under 64 GiB.
+    HighEnd,
+    /// More than that.
+    Workstation,
+}
+
+impl Profile {
+    /// Classifies a machine.
+    pub fn classify(cores: usize, memory_bytes: u64) -> Self {
+        if cores <= 2 || memory_bytes < 4 * GIB {
+            Profile::LowEnd
+        } else if cores <= 4 || memory_bytes < 16 * GIB {
+            Profile::Medium
+        } else if cores <= 16 || memory_bytes < 64 * GIB {
+            Profile::HighEnd
+        } else {
+            Profile::Workstation
+        }
+    }
+
+    /// The profile's name (`low-end`, `medium`, `high-end`, `workstation`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::LowEnd => "low-end",
+            Profile::Medium => "medium",
+            Profile::HighEnd => "high-end",
+            Profile::Workstation => "workstation",
+        }
+    }
+
+    fn batch_base(self) -> usize {
+        match self {
+            Profile::LowEnd => 1,
+            Profile::Medium => 2,
+            Profile::HighEnd => 4,
+            Profile::Workstation => 8,
+        }
+    }
+}
+
+/// How hard reel may push the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OptLevel {
+    /// Leaves most of the machine to other work.
+    Conservative,
+    /// The default.
+    #[default]
+    Balanced,
+    /// Takes all of it.
+    Aggressive,
+}
+
+impl OptLevel {
+    /// Every level, mildest first.
+    pub const ALL: [OptLevel; 3] = [
+        OptLevel::Conservative,
+        OptLevel::Balanced,
+        OptLevel::Aggressive,
+    ];
+}
+
+/// The defaults one optimisation level implies on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LevelDefaults {
+    /// Worker threads for parallel stages.
+    pub workers: usize,
+    /// The frame pool's byte budget.
+    pub pool_budget_bytes: u64,
+    /// Inference batch size.
+    pub batch_size: usize,
+}
+
+/// Defaults per level, as serialised in `reel system --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Levels {
+    /// Defaults for `conservative`.
+    pub conservative: LevelDefaults,
+    /// Defaults for `balanced`.
+    pub balanced: LevelDefaults,
+    /// Defaults for `aggressive`.
+    pub aggressive: LevelDefaults,
+}
+
+/// What this machine is and what reel will do on it by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemInfo {
+    /// Logical cores available to this process.
+    pub cores: usize,
+    /// Physical memory (or the container's limit) in bytes.
+    pub memory_bytes: u64,
+    /// The machine's class.
+    pub profile: Profile,
+    /// Defaults for each optimisation level.
+    pub levels: Levels,
+}
+
+impl SystemInfo {
+    /// Reads this machine.
+    pub fn detect() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let memory_bytes = SysinfoProbe::new().sample().total_bytes;
+        Self::for_machine(cores, memory_bytes)
+    }
+
+    /// The profile and defaults of a machine with `cores` and `memory_bytes`.
+    pub fn for_machine(cores: usize, memory_bytes: u64) -> Self {
+        let cores = cores.max(1);
+        let profile = Profile::classify(cores, memory_bytes);
+        let levels = Levels {
+            conservative: defaults(OptLevel::Conservative, profile, cores, memory_bytes),
+            balanced: defaults(OptLevel::Balanced, profile, cores, memory_bytes),
+            aggressive: defaults(OptLevel::Aggressive, profile, cores, memory_bytes),
+        };
+        Self {
+            cores,
+            memory_bytes,
+            profile,
+            levels,
+        }
+    }
+
+    /// The defaults for one level.
+    pub fn level(&self, level: OptLevel) -> LevelDefaults {
+        match level {
+            OptLevel::Conservative => self.levels.conservative,
+            OptLevel::Balanced => self.levels.balanced,
+            OptLevel::Aggressive => self.levels.aggressive,
+        }
+    }
+}
+
+fn defaults(level: OptLevel, profile: Profile, cores: usize, memory: u64) -> LevelDefaults {
+    let (workers, divisor, batch_mul) = match level {
+        OptLevel::Conservative => ((cores / 2).max(1), 20, 1),
+        OptLevel::Balanced => (cores.saturating_sub(1).max(1), 10, 2),
+        OptLevel::Aggressive => (cores, 5, 4),
+    };
+    // The pool takes 1/divisor of memory, between 64 MiB and 8 GiB.
+    let pool_budget_bytes = (memory / divisor).clamp(64 * MIB, 8 * GIB);
+    LevelDefaults {
+        workers,
+        pool_budget_bytes,
+        batch_size: profile.batch_base() * batch_mul,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_by_cores_and_memory() {
+        assert_eq!(Profile::classify(2, 24 * GIB), Profile::LowEnd);
+        assert_eq!(Profile::classify(8, 2 * GIB), Profile::LowEnd);
+        assert_eq!(Profile::classify(4, 32 * GIB), Profile::Medium);
+        assert_eq!(Profile::classify(16, 32 * GIB), Profile::HighEnd);
+        assert_eq!(Profile::classify(64, 256 * GIB), Profile::Workstation);
+    }
+
+    #[test]
+    fn levels_grow_from_conservative_to_aggressive() {
+        let s = SystemInfo::for_machine(8, 32 * GIB);
+        let [c, b, a] = OptLevel::ALL.map(|l| s.level(l));
+        assert!(c.workers <= b.workers && b.workers <= a.workers);
+        assert!(c.pool_budget_bytes <= b.pool_budget_bytes);
+        assert!(b.pool_budget_bytes <= a.pool_budget_bytes);
+        assert!(c.batch_size <= b.batch_size && b.batch_size <= a.batch_size);
+        assert_eq!(a.workers, 8);
+    }
+
+    #[test]
+    fn tiny_machines_still_get_a_usable_pool() {
+        let s = SystemInfo::for_machine(1, 512 * MIB);
+        assert_eq!(s.profile, Profile::LowEnd);
+        assert_eq!(s.levels.conservative.pool_budget_bytes, 64 * MIB);
+        assert_eq!(s.levels.conservative.workers, 1);
+    }
+
+    #[test]
+    fn json_has_the_contract_keys() {
+        let v = serde_json::to_value(SystemInfo::for_machine(2, 24 * GIB)).unwrap();
+        for key in ["cores", "memory_bytes", "profile", "levels"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["profile"], "low-end");
+        assert!(v["levels"]["balanced"]["pool_budget_bytes"].is_u64());
+    }
+
+    #[test]
+    fn this_machine_is_detected() {
+        let s = SystemInfo::detect();
+        assert!(s.cores >= 1);
+        assert!(s.memory_bytes > 0);
+    }
+}

@@ -1,0 +1,36 @@
+//! This process's resident set, current and peak, for the summaries every command
+//! prints.
+
+/// The most resident memory this process has held since it started, in bytes
+/// (`VmHWM` on Linux). `None` where the platform does not say.
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_field("VmHWM:")
+}
+
+/// The resident memory of this process now, in bytes (`VmRSS` on Linux).
+pub fn current_rss_bytes() -> Option<u64> {
+    status_field("VmRSS:")
+}
+
+fn status_field(name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(name))?;
+    let kib: u64 = line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn peak_is_at_least_current() {
+        let cur = super::current_rss_bytes().unwrap();
+        let peak = super::peak_rss_bytes().unwrap();
+        assert!(cur > 0);
+        assert!(peak >= cur);
+    }
+}

@@ -1,0 +1,3 @@
+//! The workspace integration tests: one binary, one module per concern.
+
+mod frames;
