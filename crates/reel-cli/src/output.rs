@@ -73,3 +73,33 @@ pub fn bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
+
+/// A progress bar on stderr, shown only when stdout is a terminal and `--quiet` was
+/// not given; otherwise a hidden bar that costs nothing. `total` is the number of
+/// items when known (then the bar shows a rate and an ETA), else a spinner counts.
+#[expect(
+    dead_code,
+    reason = "the commands that process video use it; remove this then"
+)]
+pub fn progress_bar(ctx: &Context, total: Option<u64>, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if ctx.quiet || !std::io::stdout().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let (bar, template) = match total {
+        Some(n) => (
+            indicatif::ProgressBar::new(n),
+            "{prefix} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{prefix} {spinner} {pos} {per_sec}",
+        ),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(10));
+    bar.set_prefix(what.to_string());
+    bar
+}
