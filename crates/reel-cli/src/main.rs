@@ -3,6 +3,7 @@
 //! 0 success, 2 usage error, 1 any other failure, with errors printed as one
 //! `error: …` line carrying the cause chain.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -13,7 +14,9 @@ mod output;
 /// reel: bounded-memory video analysis, detection and live processing.
 #[derive(Debug, Parser)]
 #[command(name = "reel", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Examples:\n  reel system --json\n  reel probe input.mp4")]
+#[command(
+    after_help = "Examples:\n  reel system --json\n  reel probe input.mp4\n  reel cache stats"
+)]
 struct Cli {
     /// More log output (repeat for more: -v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -23,6 +26,15 @@ struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
 
+    /// Settings file to use instead of ./reel.toml or the user's reel/reel.toml.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+
+    /// The analysis cache's directory (default: reel.toml's, else
+    /// $XDG_CACHE_HOME/reel or ~/.cache/reel).
+    #[arg(long, global = true, value_name = "DIR", env = "REEL_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -31,6 +43,8 @@ struct Cli {
 enum Command {
     /// Show this machine's cores, memory, profile and the defaults they imply.
     System(cmd::system::Args),
+    /// Show, prune or clear the analysis cache.
+    Cache(cmd::cache::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,9 +63,14 @@ fn main() -> ExitCode {
         }
     };
     output::init_logging(cli.verbose, cli.quiet);
-    let ctx = output::Context { quiet: cli.quiet };
+    let ctx = output::Context {
+        quiet: cli.quiet,
+        config: cli.config,
+        cache_dir: cli.cache_dir,
+    };
     let result = match cli.command {
         Command::System(args) => cmd::system::run(&ctx, args),
+        Command::Cache(args) => cmd::cache::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

@@ -2,14 +2,35 @@
 //! human-readable sizes, and the panic hook that keeps backtraces off the terminal.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
+use reel_host::config::{Config, Environment, Settings};
 
-/// Settings every command sees.
-#[derive(Debug, Clone, Copy)]
+/// Settings every command sees: the global flags.
+#[derive(Debug, Clone, Default)]
 pub struct Context {
     /// No progress bars, no human summary.
     pub quiet: bool,
+    /// `--config PATH`: the settings file, instead of the one looked up.
+    pub config: Option<PathBuf>,
+    /// `--cache-dir DIR` or `REEL_CACHE_DIR`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Context {
+    /// The effective settings: the command's own `flags` over the global flags over
+    /// `reel.toml` over the system profile's defaults.
+    pub fn settings(&self, mut flags: Config) -> anyhow::Result<Settings> {
+        let env = Environment::detect();
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        let file = Config::load(self.config.as_deref(), &cwd, &env)?;
+        if flags.cache.dir.is_none() {
+            flags.cache.dir.clone_from(&self.cache_dir);
+        }
+        flags.validate("flags")?;
+        Ok(file.resolve(&flags, &env))
+    }
 }
 
 /// Logs go to stderr through `tracing`; `RUST_LOG` overrides the verbosity flags.
