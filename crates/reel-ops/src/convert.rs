@@ -286,7 +286,8 @@ pub fn convert_frame(src: &Frame, dst: &mut Frame) -> Result<(), OpsError> {
     Ok(())
 }
 
-fn shuffle<S: Packed, D: Packed>(src: &[u8], dst: &mut [u8]) {
+crate::simd::multiversion! {
+    fn shuffle[S: Packed, D: Packed](src: &[u8], dst: &mut [u8]) -> () {
     for (d, s) in dst.chunks_exact_mut(D::BPP).zip(src.chunks_exact(S::BPP)) {
         let (r, g, b) = (s[S::R], s[S::G], s[S::B]);
         d[D::R] = r;
@@ -297,11 +298,16 @@ fn shuffle<S: Packed, D: Packed>(src: &[u8], dst: &mut [u8]) {
         }
     }
 }
+    avx2 = shuffle_avx2, generic = [S, D]
+}
 
-fn packed_to_gray<S: Packed>(src: &[u8], dst: &mut [u8]) {
+crate::simd::multiversion! {
+    fn packed_to_gray[S: Packed](src: &[u8], dst: &mut [u8]) -> () {
     for (d, s) in dst.iter_mut().zip(src.chunks_exact(S::BPP)) {
         *d = gray(s[S::R], s[S::G], s[S::B]);
     }
+}
+    avx2 = packed_to_gray_avx2, generic = [S]
 }
 
 fn gray_to_packed<D: Packed>(src: &[u8], dst: &mut [u8]) {
@@ -324,7 +330,8 @@ fn chroma4(r: i32, g: i32, b: i32) -> (u8, u8) {
     (clamp_u8(u), clamp_u8(v))
 }
 
-fn packed_to_yuv<S: Packed, const NV12: bool>(src: &[u8], w: usize, h: usize, dst: &mut [u8]) {
+crate::simd::multiversion! {
+    fn packed_to_yuv[S: Packed, const NV12: bool](src: &[u8], w: usize, h: usize, dst: &mut [u8]) -> () {
     let stride = w * S::BPP;
     let cw = w.div_ceil(2);
     let (luma, chroma) = dst.split_at_mut(w * h);
@@ -370,6 +377,8 @@ fn packed_to_yuv<S: Packed, const NV12: bool>(src: &[u8], w: usize, h: usize, ds
         }
     }
 }
+    avx2 = packed_to_yuv_avx2, generic = [S, NV12]
+}
 
 /// One RGB pixel from luma and the chroma terms of its block.
 #[inline(always)]
@@ -392,7 +401,8 @@ fn put<D: Packed>(d: &mut [u8], (r, g, b): (u8, u8, u8)) {
     }
 }
 
-fn yuv_to_packed<D: Packed, const NV12: bool>(src: &[u8], w: usize, h: usize, dst: &mut [u8]) {
+crate::simd::multiversion! {
+    fn yuv_to_packed[D: Packed, const NV12: bool](src: &[u8], w: usize, h: usize, dst: &mut [u8]) -> () {
     let stride = w * D::BPP;
     let cw = w.div_ceil(2);
     let (luma, chroma) = src.split_at(w * h);
@@ -437,6 +447,8 @@ fn yuv_to_packed<D: Packed, const NV12: bool>(src: &[u8], w: usize, h: usize, ds
             );
         }
     }
+}
+    avx2 = yuv_to_packed_avx2, generic = [D, NV12]
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ pub mod resize;
 pub mod scene;
 pub mod tensor;
 
+mod simd;
+
 use reel_frame::PixelFormat;
 
 /// Why a frame operation could not run.

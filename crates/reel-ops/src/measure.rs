@@ -214,8 +214,9 @@ fn fill_sums(out: &mut Measurements, c: MeasureConfig, sum: u64, dark: u64, n: u
     }
 }
 
-/// Writes the full-range luma of `frame` into `dst` (`n` pixels).
-fn build_luma(frame: &[u8], format: PixelFormat, dst: &mut [u8]) {
+crate::simd::multiversion! {
+    /// Writes the full-range luma of `frame` into `dst` (`n` pixels).
+    fn build_luma[](frame: &[u8], format: PixelFormat, dst: &mut [u8]) -> () {
     fn packed<P: Packed>(src: &[u8], dst: &mut [u8]) {
         for (d, p) in dst.iter_mut().zip(src.chunks_exact(P::BPP)) {
             *d = gray(p[P::R], p[P::G], p[P::B]);
@@ -233,10 +234,13 @@ fn build_luma(frame: &[u8], format: PixelFormat, dst: &mut [u8]) {
         PixelFormat::Rgba => packed::<Rgba>(frame, dst),
     }
 }
+    avx2 = build_luma_avx2, generic = []
+}
 
-/// Sum of the luma of `n` pixels and the count at or below `threshold`, without
-/// building a plane.
-fn luma_sums(frame: &[u8], format: PixelFormat, n: usize, threshold: Option<u8>) -> (u64, u64) {
+crate::simd::multiversion! {
+    /// Sum of the luma of `n` pixels and the count at or below `threshold`, without
+    /// building a plane.
+    fn luma_sums[](frame: &[u8], format: PixelFormat, n: usize, threshold: Option<u8>) -> (u64, u64) {
     fn run(values: impl Iterator<Item = u8>, threshold: Option<u8>) -> (u64, u64) {
         let t = threshold.unwrap_or(0);
         let count = threshold.is_some();
@@ -276,9 +280,12 @@ fn luma_sums(frame: &[u8], format: PixelFormat, n: usize, threshold: Option<u8>)
         PixelFormat::Rgba => packed::<Rgba>(frame, threshold),
     }
 }
+    avx2 = luma_sums_avx2, generic = []
+}
 
-/// [`luma_sums`] of a luma plane, in blocks the compiler vectorises.
-fn gray_sums(luma: &[u8], threshold: Option<u8>) -> (u64, u64) {
+crate::simd::multiversion! {
+    /// [`luma_sums`] of a luma plane, in blocks the compiler vectorises.
+    fn gray_sums[](luma: &[u8], threshold: Option<u8>) -> (u64, u64) {
     let (mut sum, mut dark) = (0u64, 0u64);
     for block in luma.chunks(1 << 16) {
         sum += u64::from(block.iter().map(|&v| u32::from(v)).sum::<u32>());
@@ -288,9 +295,12 @@ fn gray_sums(luma: &[u8], threshold: Option<u8>) -> (u64, u64) {
     }
     (sum, dark)
 }
+    avx2 = gray_sums_avx2, generic = []
+}
 
-/// Sum of absolute differences of two planes.
-fn sum_abs_diff(a: &[u8], b: &[u8]) -> u64 {
+crate::simd::multiversion! {
+    /// Sum of absolute differences of two planes.
+    fn sum_abs_diff[](a: &[u8], b: &[u8]) -> u64 {
     let mut total = 0u64;
     for (a, b) in a.chunks(1 << 16).zip(b.chunks(1 << 16)) {
         total += u64::from(
@@ -302,10 +312,13 @@ fn sum_abs_diff(a: &[u8], b: &[u8]) -> u64 {
     }
     total
 }
+    avx2 = sum_abs_diff_avx2, generic = []
+}
 
-/// Variance of the 4-neighbour Laplacian over the plane, borders reflected
-/// (`BORDER_REFLECT_101`): computed exactly in integers, then divided.
-fn laplacian_variance(luma: &[u8], w: usize, h: usize) -> f64 {
+crate::simd::multiversion! {
+    /// Variance of the 4-neighbour Laplacian over the plane, borders reflected
+    /// (`BORDER_REFLECT_101`): computed exactly in integers, then divided.
+    fn laplacian_variance[](luma: &[u8], w: usize, h: usize) -> f64 {
     // Reflect-101 of index -1 and `len`: 1 and len - 2 (or 0 for a length of 1).
     let before = |len: usize| usize::from(len > 1);
     let after = |len: usize| len.saturating_sub(2).min(len - 1);
@@ -353,6 +366,8 @@ fn laplacian_variance(luma: &[u8], w: usize, h: usize) -> f64 {
     // n * sum_sq - sum^2 is exact; the variance is it over n^2.
     let numerator = n * i128::from(sum_sq) - i128::from(sum) * i128::from(sum);
     numerator as f64 / (n * n) as f64
+}
+    avx2 = laplacian_variance_avx2, generic = []
 }
 
 #[cfg(test)]

@@ -61,12 +61,22 @@ impl Axis {
             Filter::Area if scale <= 1.0 => Filter::Bilinear,
             f => f,
         };
+        // Source pixels under output pixel `o`, for the area filter, in exact
+        // integers: output `o` covers [o * in, (o + 1) * in) in units of 1/out.
+        let (n_in, n_out) = (in_size as usize, out_size as usize);
+        let area_span = |o: usize| (o * n_in / n_out, ((o + 1) * n_in).div_ceil(n_out));
         let window = match filter {
             Filter::Nearest => 1,
             Filter::Bilinear => 2,
-            Filter::Area => scale.ceil() as usize + 1,
+            Filter::Area => (0..n_out)
+                .map(|o| {
+                    let (first, end) = area_span(o);
+                    end - first
+                })
+                .max()
+                .unwrap_or(1),
         }
-        .min(in_size as usize);
+        .min(n_in);
         self.key = Some((in_size, out_size));
         self.window = window;
         self.starts.clear();
@@ -97,13 +107,11 @@ impl Axis {
                     i0
                 }
                 Filter::Area => {
-                    let x0 = o as f64 * scale;
-                    let x1 = ((o + 1) as f64 * scale).min(f64::from(in_size));
-                    let first = x0.floor() as usize;
-                    let end = (x1.ceil() as usize).min(in_size as usize);
+                    let (first, end) = area_span(o);
                     for i in first..end {
-                        let overlap = x1.min(i as f64 + 1.0) - x0.max(i as f64);
-                        self.taps.push(overlap.max(0.0));
+                        let overlap =
+                            ((i + 1) * n_out).min((o + 1) * n_in) - (i * n_out).max(o * n_in);
+                        self.taps.push(overlap as f64);
                     }
                     first
                 }
@@ -327,14 +335,9 @@ impl Resizer {
     }
 }
 
-/// Resamples the rows of `src` into the rows of `dst` (same width).
-fn vertical(
-    axis: &Axis,
-    src: PlaneRef<'_>,
-    dst: PlaneMut<'_>,
-    channels: usize,
-    acc: &mut Vec<i32>,
-) {
+crate::simd::multiversion! {
+    /// Resamples the rows of `src` into the rows of `dst` (same width).
+    fn vertical[](axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>, channels: usize, acc: &mut Vec<i32>) -> () {
     let row = src.width * channels;
     let window = axis.window;
     let src_row = |i: usize| &src.data[i * src.stride..][..row];
@@ -377,9 +380,12 @@ fn vertical(
         }
     }
 }
+    avx2 = vertical_avx2, generic = []
+}
 
-/// Resamples each row of `src` into the row of `dst` below it (same height).
-fn horizontal<const C: usize>(axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>) {
+crate::simd::multiversion! {
+    /// Resamples each row of `src` into the row of `dst` below it (same height).
+    fn horizontal[const C: usize](axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>) -> () {
     let window = axis.window;
     for r in 0..src.height {
         let src_row = &src.data[r * src.stride..][..src.width * C];
@@ -408,6 +414,8 @@ fn horizontal<const C: usize>(axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>)
             }
         }
     }
+}
+    avx2 = horizontal_avx2, generic = [C]
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ pub struct ContentScore {
 }
 
 /// Computes [`ContentScore`]s: keeps the previous frame's HSV planes (allocated at
-/// the first frame, reused after).
+/// the first frame, reused after). Hue-only weights of zero skip hue and saturation.
 #[derive(Debug, Clone)]
 pub struct HsvDelta {
     weights: Weights,
@@ -234,44 +234,101 @@ impl HsvDelta {
     }
 }
 
-/// Converts `frame` to HSV into `cur` and sums the absolute differences with `prev`
-/// per channel. Without `HUE_SAT`, only the value channel is computed.
-fn delta_pass<P: Packed, const HUE_SAT: bool>(
-    frame: &[u8],
-    prev: &[u8],
-    cur: &mut [u8],
-) -> [u64; 3] {
-    let mut sums = [0u64; 3];
-    // Rows of pixels keep the per-row sums in 32 bits (255 * 4096 < 2^32).
-    const ROW: usize = 4096;
-    for ((src, prev), cur) in frame
-        .chunks(ROW * P::BPP)
-        .zip(prev.chunks(ROW * 3))
-        .zip(cur.chunks_mut(ROW * 3))
-    {
-        let mut row = [0u32; 3];
-        for ((p, old), new) in src
-            .chunks_exact(P::BPP)
-            .zip(prev.chunks_exact(3))
-            .zip(cur.chunks_exact_mut(3))
-        {
-            if HUE_SAT {
-                let hsv = hsv_pixel(p[P::R], p[P::G], p[P::B]);
-                for (r, (&h, &o)) in row.iter_mut().zip(hsv.iter().zip(old)) {
-                    *r += u32::from(h.abs_diff(o));
-                }
-                new.copy_from_slice(&hsv);
-            } else {
-                let v = p[P::R].max(p[P::G]).max(p[P::B]);
-                row[2] += u32::from(v.abs_diff(old[2]));
-                new[2] = v;
-            }
-        }
-        for c in 0..3 {
-            sums[c] += u64::from(row[c]);
-        }
+/// Pixels converted per step of the HSV pass: enough for wide vectors, small
+/// enough for registers and L1.
+const BLOCK: usize = 32;
+
+/// HSV of `BLOCK` packed pixels into three planar blocks. In three passes so the
+/// compiler vectorises the first and the last: channels apart with max and min;
+/// the two table lookups (scalar); the branch-free arithmetic.
+#[inline(always)]
+fn hsv_block<P: Packed>(src: &[u8], h: &mut [u8; BLOCK], s: &mut [u8; BLOCK], v: &mut [u8; BLOCK]) {
+    let src = &src[..BLOCK * P::BPP];
+    let (mut r, mut g, mut b, mut diff) = ([0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK]);
+    for (i, p) in src.chunks_exact(P::BPP).enumerate() {
+        let (pr, pg, pb) = (p[P::R], p[P::G], p[P::B]);
+        r[i] = pr;
+        g[i] = pg;
+        b[i] = pb;
+        v[i] = pr.max(pg).max(pb);
+        diff[i] = v[i] - pr.min(pg).min(pb);
     }
-    sums
+    let (mut sat_div, mut hue_div) = ([0i32; BLOCK], [0i32; BLOCK]);
+    for i in 0..BLOCK {
+        sat_div[i] = SAT_DIV[usize::from(v[i])];
+        hue_div[i] = HUE_DIV[usize::from(diff[i])];
+    }
+    for i in 0..BLOCK {
+        let (ri, gi, bi, d) = (
+            i32::from(r[i]),
+            i32::from(g[i]),
+            i32::from(b[i]),
+            i32::from(diff[i]),
+        );
+        let max = i32::from(v[i]);
+        s[i] = ((d * sat_div[i] + HSV_ROUND) >> HSV_SHIFT) as u8;
+        let vr = -i32::from(max == ri);
+        let vg = -i32::from(max == gi);
+        let num = (vr & (gi - bi)) + (!vr & ((vg & (bi - ri + 2 * d)) + (!vg & (ri - gi + 4 * d))));
+        let hue = (num * hue_div[i] + HSV_ROUND) >> HSV_SHIFT;
+        h[i] = (hue + (180 & (hue >> 31))) as u8;
+    }
+}
+
+/// Sums `|new - old|` over two equal blocks and copies `new` over `old`'s twin.
+#[inline(always)]
+fn diff_and_store(new: &[u8; BLOCK], old: &[u8], out: &mut [u8]) -> u32 {
+    let (old, out) = (&old[..BLOCK], &mut out[..BLOCK]);
+    out.copy_from_slice(new);
+    new.iter()
+        .zip(old)
+        .map(|(&a, &b)| u32::from(a.abs_diff(b)))
+        .sum()
+}
+
+crate::simd::multiversion! {
+    /// Converts `frame` to HSV into the planar `cur` (H plane, S plane, V plane) and
+    /// sums the absolute differences with `prev` per channel. Without `HUE_SAT`, only
+    /// the value plane is computed and compared.
+    fn delta_pass[P: Packed, const HUE_SAT: bool](frame: &[u8], prev: &[u8], cur: &mut [u8]) -> [u64; 3] {
+        let n = prev.len() / 3;
+        let (prev_h, rest) = prev.split_at(n);
+        let (prev_s, prev_v) = rest.split_at(n);
+        let (cur_h, rest) = cur.split_at_mut(n);
+        let (cur_s, cur_v) = rest.split_at_mut(n);
+        let mut sums = [0u64; 3];
+        let (mut h, mut s, mut v) = ([0u8; BLOCK], [0u8; BLOCK], [0u8; BLOCK]);
+        let whole = n / BLOCK * BLOCK;
+        for start in (0..whole).step_by(BLOCK) {
+            let end = start + BLOCK;
+            let src = &frame[start * P::BPP..end * P::BPP];
+            if HUE_SAT {
+                hsv_block::<P>(src, &mut h, &mut s, &mut v);
+                sums[0] += u64::from(diff_and_store(&h, &prev_h[start..end], &mut cur_h[start..end]));
+                sums[1] += u64::from(diff_and_store(&s, &prev_s[start..end], &mut cur_s[start..end]));
+            } else {
+                for (out, p) in v.iter_mut().zip(src.chunks_exact(P::BPP)) {
+                    *out = p[P::R].max(p[P::G]).max(p[P::B]);
+                }
+            }
+            sums[2] += u64::from(diff_and_store(&v, &prev_v[start..end], &mut cur_v[start..end]));
+        }
+        // The last partial block, pixel by pixel.
+        for i in whole..n {
+            let p = &frame[i * P::BPP..i * P::BPP + 3];
+            let hsv = hsv_pixel(p[P::R], p[P::G], p[P::B]);
+            if HUE_SAT {
+                sums[0] += u64::from(hsv[0].abs_diff(prev_h[i]));
+                sums[1] += u64::from(hsv[1].abs_diff(prev_s[i]));
+                cur_h[i] = hsv[0];
+                cur_s[i] = hsv[1];
+            }
+            sums[2] += u64::from(hsv[2].abs_diff(prev_v[i]));
+            cur_v[i] = hsv[2];
+        }
+        sums
+    }
+    avx2 = delta_pass_avx2, generic = [P, HUE_SAT]
 }
 
 /// How the minimum scene length is enforced (PySceneDetect's `--filter-mode`).
