@@ -40,7 +40,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Control {
     pub(crate) fn new(drain_timeout: Duration) -> Self {
-        let (tx, rx) = crossbeam_channel::bounded(0);
+        // Capacity one, not zero: waiting on a zero-capacity channel in a `select!`
+        // allocates on every wait, an array channel never does.
+        let (tx, rx) = crossbeam_channel::bounded(1);
         Self {
             state: AtomicU8::new(RUNNING),
             abort_tx: Mutex::new(Some(tx)),
@@ -55,6 +57,14 @@ impl Control {
 
     pub(crate) fn set_drain_timeout(&self, timeout: Duration) {
         *lock(&self.drain_timeout) = timeout;
+    }
+
+    pub(crate) fn state(&self) -> RunState {
+        match self.state.load(Ordering::Acquire) {
+            RUNNING => RunState::Running,
+            DRAINING => RunState::Draining,
+            _ => RunState::Stopping,
+        }
     }
 
     /// Whether the source may read another frame.
@@ -132,6 +142,21 @@ impl Control {
     pub(crate) fn take_error(&self) -> Option<PipelineError> {
         lock(&self.error).take()
     }
+}
+
+/// Where a pipeline is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunState {
+    /// Reading the source.
+    #[default]
+    Running,
+    /// Cancelled: the source has stopped; frames in flight go on to the sink.
+    Draining,
+    /// Aborted, failed, or drained for too long: everything stops, queued frames are
+    /// discarded.
+    Stopping,
+    /// Every thread has ended.
+    Ended,
 }
 
 /// Stops a pipeline from any thread (a Ctrl-C handler, a timer, a stage). Clones

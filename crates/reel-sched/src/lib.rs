@@ -30,7 +30,7 @@ mod skip;
 mod spec;
 mod stage;
 
-pub use control::CancelToken;
+pub use control::{CancelToken, RunState};
 pub use metrics::{EdgeSnapshot, Percentiles, Snapshot, StageSnapshot};
 pub use outcome::{At, Outcome, PipelineError, Report};
 pub use quality::{
@@ -38,7 +38,6 @@ pub use quality::{
 };
 pub use run::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_SCALING_PERIOD, Pipeline, PipelineHandle};
 pub use spec::{
-    BALANCED_DEADLINE, ErrorPolicy, Mode, QueuePolicy, Skip, StageFactory, StageSpec,
-    UnknownMode,
+    BALANCED_DEADLINE, ErrorPolicy, Mode, QueuePolicy, Skip, StageFactory, StageSpec, UnknownMode,
 };
 pub use stage::{BoxError, Emit, NullSink, QualityKnob, Sink, Source, Stage, StageError};

@@ -9,6 +9,7 @@ use crossbeam_channel::Receiver;
 use hdrhistogram::Histogram;
 use reel_frame::Frame;
 
+use crate::control::RunState;
 use crate::spec::QueuePolicy;
 use crate::stage::QualityKnob;
 
@@ -248,7 +249,7 @@ impl Metrics {
         let _ = self.finished.set(Instant::now());
     }
 
-    pub(crate) fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self, state: RunState) -> Snapshot {
         let end = self.finished.get().copied().unwrap_or_else(Instant::now);
         let elapsed = end.saturating_duration_since(self.started);
         let frames_out = self.frames_out();
@@ -285,6 +286,11 @@ impl Metrics {
             .collect();
         let secs = elapsed.as_secs_f64();
         Snapshot {
+            state: if self.finished.get().is_some() {
+                RunState::Ended
+            } else {
+                state
+            },
             elapsed,
             frames_in: self.source.frames_in.load(Ordering::Relaxed),
             frames_skipped: self.source.skipped.load(Ordering::Relaxed),
@@ -310,6 +316,8 @@ impl Metrics {
 /// for a progress bar.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// Where the pipeline is in its life.
+    pub state: RunState,
     /// Time since the pipeline started (until it ended, once it has).
     pub elapsed: Duration,
     /// Frames that entered the pipeline (read from the source and not skipped).

@@ -115,7 +115,11 @@ pub(crate) fn run(
         live: 0,
         max_workers,
         slots: VecDeque::with_capacity(window + max_workers),
-        spare: Vec::with_capacity(window + max_workers),
+        // Every slot the window and the workers' extras can need, each with room for
+        // a few outputs, so that a steady stream allocates nothing.
+        spare: (0..window + max_workers)
+            .map(|_| Vec::with_capacity(4))
+            .collect(),
         head: 0,
         next: 0,
         extra: Vec::with_capacity(max_workers),
@@ -212,10 +216,14 @@ impl Manager {
         let id = self.workers.len();
         let name = self.spec.name.clone();
         let factory = Arc::clone(&self.spec.factory);
-        let stage = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory(id)))
-        {
+        let stage = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| factory(id))) {
             Ok(Ok(stage)) => stage,
-            Ok(Err(source)) => return Err(PipelineError::Start { stage: name, source }),
+            Ok(Err(source)) => {
+                return Err(PipelineError::Start {
+                    stage: name,
+                    source,
+                });
+            }
             Err(panic) => {
                 return Err(PipelineError::Start {
                     stage: name,

@@ -38,6 +38,12 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
 }
 
+impl Shared {
+    fn snapshot(&self) -> Snapshot {
+        self.metrics.snapshot(self.control.state())
+    }
+}
+
 /// A source, stages and a sink connected by bounded queues, each stage on its own
 /// thread(s).
 ///
@@ -275,7 +281,9 @@ impl Pipeline {
         let mut edges = Vec::with_capacity(edges_cfg.len());
         for (i, &(policy, capacity)) in edges_cfg.iter().enumerate() {
             let (tx, rx) = crossbeam_channel::bounded(capacity);
-            let to = stages.get(i).map_or_else(|| Arc::from("sink"), StageSpec::name);
+            let to = stages
+                .get(i)
+                .map_or_else(|| Arc::from("sink"), StageSpec::name);
             edges.push(EdgeCounters {
                 to,
                 policy,
@@ -473,7 +481,7 @@ impl Supervisor {
             None if control.interrupted() => Outcome::Cancelled,
             None => Outcome::Completed,
         };
-        let metrics = self.sh.metrics.snapshot();
+        let metrics = self.sh.snapshot();
         tracing::debug!(
             ?outcome,
             frames_in = metrics.frames_in,
@@ -508,7 +516,7 @@ pub struct PipelineHandle {
 impl PipelineHandle {
     /// The metrics now.
     pub fn metrics(&self) -> Snapshot {
-        self.shared.metrics.snapshot()
+        self.shared.snapshot()
     }
 
     /// A token that stops the pipeline from another thread.
@@ -546,7 +554,7 @@ impl PipelineHandle {
                 thread: "supervisor".into(),
                 message,
             }),
-            metrics: self.shared.metrics.snapshot(),
+            metrics: self.shared.snapshot(),
         };
         match self.ending.take() {
             Some(Ending::Thread(handle)) => match handle.join() {
@@ -558,7 +566,7 @@ impl PipelineHandle {
             Some(Ending::Gone) => crashed("could not start".into()),
             None => Report {
                 outcome: Outcome::Cancelled,
-                metrics: self.shared.metrics.snapshot(),
+                metrics: self.shared.snapshot(),
             },
         }
     }

@@ -142,6 +142,10 @@ mod tests {
         t += P / 2;
         s.observe(t, 2, true);
         assert_eq!(s.decide(t, 2, 1, 4), Some(Step::Grow));
-        assert_eq!(s.decide(t, 3, 1, 4), None, "a new period starts after each decision");
+        assert_eq!(
+            s.decide(t, 3, 1, 4),
+            None,
+            "a new period starts after each decision"
+        );
     }
 }
