@@ -2,7 +2,7 @@
 //! sending thread, so a drop-oldest send can make room by taking the oldest frame
 //! itself.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, select};
 use reel_frame::Frame;
@@ -62,7 +62,15 @@ impl EdgeTx {
                     recv(sh.control.abort_rx) -> _ => self.stop(frame, sh),
                 }
             }
-            QueuePolicy::BlockFor(wait) => {
+            QueuePolicy::BlockFor(max_age) => {
+                // The deadline is the frame's, counted from its capture: a frame that
+                // has already waited upstream waits less here.
+                let now = Instant::now();
+                let born = frame.meta.captured_at.unwrap_or(now);
+                let wait = (born + max_age).saturating_duration_since(now);
+                if wait.is_zero() {
+                    return self.replace_oldest(frame, sh);
+                }
                 select! {
                     send(self.tx, frame) -> res => match res {
                         Ok(()) => Ok(()),

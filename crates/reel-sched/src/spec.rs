@@ -21,11 +21,14 @@ pub enum Mode {
     /// Keep latency bounded: one frame per queue, and the newest frame wins (the
     /// oldest queued frame is dropped).
     Realtime,
-    /// Block for up to [`BALANCED_DEADLINE`], then drop the oldest queued frame.
+    /// Block while a frame is younger than [`BALANCED_DEADLINE`] (from its capture
+    /// time), then drop the oldest queued frame: lossless while the pipeline keeps
+    /// up, bounded latency when it cannot.
     Balanced,
 }
 
-/// How long a [`Mode::Balanced`] queue blocks before it drops.
+/// How old a frame may grow, waiting for room in a [`Mode::Balanced`] queue, before
+/// the queue drops instead.
 pub const BALANCED_DEADLINE: Duration = Duration::from_millis(100);
 
 impl Mode {
@@ -94,7 +97,9 @@ pub enum QueuePolicy {
     DropOldest,
     /// Drop the arriving frame.
     DropNewest,
-    /// Wait for room up to the given time, then drop the oldest queued frame.
+    /// Wait for room until the arriving frame is this old (counted from its capture
+    /// time, `frame.meta.captured_at`), then drop the oldest queued frame. A frame
+    /// already that old does not wait.
     BlockFor(Duration),
 }
 

@@ -45,6 +45,8 @@ pub struct Frames {
     pub before: Option<Hook>,
     pub peak_buffers: Arc<AtomicUsize>,
     pub fail_at: Option<u64>,
+    /// Frames claim to have been captured this long before they are made.
+    pub age: Option<Duration>,
     /// Set when the source reports its end (after its last frame was sent).
     pub ended: Arc<Gate>,
 }
@@ -58,6 +60,7 @@ impl Frames {
             before: None,
             peak_buffers: Arc::default(),
             fail_at: None,
+            age: None,
             ended: Arc::new(Gate::default()),
         }
     }
@@ -86,7 +89,10 @@ impl Source for Frames {
             hook(i);
         }
         self.next += 1;
-        let f = frame(&self.pool, i, 30.0);
+        let mut f = frame(&self.pool, i, 30.0);
+        if let Some(age) = self.age {
+            f.meta.captured_at = Some(std::time::Instant::now().checked_sub(age).unwrap());
+        }
         let in_use = self.pool.stats().buffers_in_use;
         self.peak_buffers.fetch_max(in_use, Ordering::Relaxed);
         Some(Ok(f))
@@ -111,6 +117,13 @@ impl Gate {
         while !*open {
             open = self.cv.wait(open).unwrap();
         }
+    }
+
+    /// Waits until the gate opens or `limit` passes; whether it opened.
+    pub fn wait_at_most(&self, limit: Duration) -> bool {
+        let open = self.open.lock().unwrap();
+        let (open, _) = self.cv.wait_timeout_while(open, limit, |o| !*o).unwrap();
+        *open
     }
 
     pub fn is_open(&self) -> bool {

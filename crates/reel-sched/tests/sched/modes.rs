@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use reel_sched::{Mode, Pipeline, QueuePolicy, StageSpec};
 
@@ -111,12 +112,18 @@ fn realtime_mode_with_parallel_workers() {
     lockstep_realtime(Some(2));
 }
 
-/// Runs ten frames into a stage that holds frame 0 until the source has sent all ten,
-/// through an input queue of two with `policy`; returns what reached the sink.
+/// Runs ten frames into a stage that holds frame 0 until the source has sent all ten
+/// (or 20 s have passed), through an input queue of two with `policy`; returns what
+/// reached the sink.
 fn overflow(policy: QueuePolicy) -> (Vec<u64>, u64) {
+    overflow_aged(policy, None)
+}
+
+fn overflow_aged(policy: QueuePolicy, age: Option<Duration>) -> (Vec<u64>, u64) {
     let pool = pool();
     let first_taken = Arc::new(Gate::default());
-    let source = Frames::new(&pool, 10);
+    let mut source = Frames::new(&pool, 10);
+    source.age = age;
     let ended = Arc::clone(&source.ended);
     let taken = Arc::clone(&first_taken);
     let source = source.before(move |i| {
@@ -127,7 +134,7 @@ fn overflow(policy: QueuePolicy) -> (Vec<u64>, u64) {
     let held = Pass::new("held").hook(move |i| {
         if i == 0 {
             first_taken.open();
-            ended.wait();
+            ended.wait_at_most(Duration::from_secs(20));
         }
     });
     let (sink, seen) = Collect::new();
@@ -158,8 +165,17 @@ fn drop_oldest_keeps_the_newest_frames() {
 
 #[test]
 fn block_for_a_deadline_then_drops_the_oldest() {
-    let wait = std::time::Duration::from_millis(1);
+    let wait = Duration::from_millis(1);
     assert_eq!(overflow(QueuePolicy::BlockFor(wait)), (vec![0, 8, 9], 7));
+}
+
+#[test]
+fn block_for_counts_the_frame_age_from_its_capture() {
+    // Frames captured a minute ago are past a 30 s deadline: they never wait (had
+    // they waited 30 s each, the held stage would have let frames 1 and 2 through).
+    let policy = QueuePolicy::BlockFor(Duration::from_secs(30));
+    let aged = overflow_aged(policy, Some(Duration::from_secs(60)));
+    assert_eq!(aged, (vec![0, 8, 9], 7));
 }
 
 #[test]
