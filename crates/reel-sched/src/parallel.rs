@@ -412,7 +412,6 @@ impl Manager {
             self.sh.metrics.discarded(left);
             self.sh.control.mark_interrupted();
         }
-        self.sh.metrics.stages[self.spec.index].set_workers(0);
     }
 }
 

@@ -387,12 +387,15 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// Spawns a pipeline thread holding a clone of `exit` until it ends.
+/// Spawns a pipeline thread holding a clone of `exit` until it ends. The name comes
+/// from stage names, which plugins choose: NUL bytes (which the system refuses) are
+/// replaced.
 pub(crate) fn spawn_thread(
     name: String,
     exit: Sender<Never>,
     f: impl FnOnce() + Send + 'static,
 ) -> io::Result<JoinHandle<()>> {
+    let name = name.replace('\0', "?");
     thread::Builder::new().name(name).spawn(move || {
         let _exit = exit;
         f();
