@@ -37,7 +37,8 @@ pub(crate) struct ParallelStage {
 }
 
 /// From a worker to the manager. `seq` is `None` for frames emitted by a tick or a
-/// flush.
+/// flush. A call's last output carries `done`, so that the common one-in, one-out
+/// call costs one message; a call with no output sends `Done`.
 #[allow(
     clippy::large_enum_variant,
     reason = "boxing the frame would allocate per frame; the channel's slots are allocated once"
@@ -47,6 +48,7 @@ enum FromWorker {
         worker: usize,
         seq: Option<u64>,
         frame: Frame,
+        done: bool,
     },
     Done {
         worker: usize,
@@ -326,14 +328,22 @@ impl Manager {
 
     fn handle(&mut self, msg: FromWorker) {
         match msg {
-            FromWorker::Output { worker, seq, frame } => {
-                let seq = seq.unwrap_or_else(|| self.extra_slot(worker));
-                match self.slot(seq) {
+            FromWorker::Output {
+                worker,
+                seq,
+                frame,
+                done,
+            } => {
+                let slot_seq = seq.unwrap_or_else(|| self.extra_slot(worker));
+                match self.slot(slot_seq) {
                     Some(slot) => slot.frames.push(frame),
                     None => {
                         drop(frame);
                         self.sh.metrics.discarded(1);
                     }
+                }
+                if done {
+                    self.handle(FromWorker::Done { worker, seq });
                 }
             }
             FromWorker::Done { worker, seq } => {
@@ -453,7 +463,7 @@ fn work(
     let _ = send_internal(results, FromWorker::Exited { worker: id }, sh);
 }
 
-/// Sends a call's outputs, then its `Done`.
+/// Sends a call's outputs, the last one marked done (or `Done` alone if none).
 fn hand_over(
     worker: usize,
     seq: Option<u64>,
@@ -461,15 +471,24 @@ fn hand_over(
     results: &Sender<FromWorker>,
     sh: &Shared,
 ) -> Result<(), Stopped> {
+    if buf.is_empty() {
+        return send_internal(results, FromWorker::Done { worker, seq }, sh).map_err(|_| Stopped);
+    }
     let mut frames = buf.drain(..);
     while let Some(frame) = frames.next() {
-        if let Err(msg) = send_internal(results, FromWorker::Output { worker, seq, frame }, sh) {
+        let done = frames.len() == 0;
+        let msg = FromWorker::Output {
+            worker,
+            seq,
+            frame,
+            done,
+        };
+        if let Err(msg) = send_internal(results, msg, sh) {
             drop(msg);
             let lost = 1 + frames.count() as u64;
             sh.metrics.discarded(lost);
             return Err(Stopped);
         }
     }
-    drop(frames);
-    send_internal(results, FromWorker::Done { worker, seq }, sh).map_err(|_| Stopped)
+    Ok(())
 }
