@@ -7,7 +7,7 @@
 //! that also tells what the probe found ([`VideoInfo`]) and which decoder is in use.
 //! [`probe`] answers the same questions without decoding. Backends:
 //!
-//! - `ffmpeg` (the [`ffmpeg`] module): the system's `ffmpeg` and `ffprobe` programs as
+//! - ffmpeg (the [`ffmpeg`] module): the system's `ffmpeg` and `ffprobe` programs as
 //!   child processes, hardware decoding when the machine has it ([`hw`]), and an
 //!   encoder sink ([`ffmpeg::FfmpegEncoder`]).
 //! - pure Rust, with no system dependency: [`synthetic`] sources with their ground
@@ -19,6 +19,8 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod ffmpeg;
+pub mod hw;
 mod info;
 mod options;
 mod sampling;
@@ -56,33 +58,47 @@ pub trait VideoSource: Source {
 
 /// Opens `input` for decoding with `opts`, taking frame buffers from `pool`.
 ///
-/// Inputs: `synthetic:…` URIs (see [`synthetic`]); anything else goes to ffmpeg.
+/// Inputs: `synthetic:…` URIs (see [`synthetic`]); anything else (files, URLs,
+/// devices) goes to ffmpeg.
 pub fn open(
     input: &str,
     opts: &DecodeOptions,
     pool: &FramePool,
 ) -> Result<Box<dyn VideoSource>, DecodeError> {
     opts.validate(input)?;
-    if synthetic::is_synthetic(input) {
-        return Ok(Box::new(synthetic::SyntheticSource::open(
+    match route(input, opts)? {
+        Route::Synthetic => Ok(Box::new(synthetic::SyntheticSource::open(
             input, opts, pool,
-        )?));
+        )?)),
+        Route::Ffmpeg => Ok(Box::new(ffmpeg::FfmpegSource::open(input, opts, pool)?)),
     }
-    Err(DecodeError::Unsupported {
-        input: input.to_string(),
-        what: "no backend reads this input".into(),
-    })
 }
 
 /// What `input` holds, without decoding it.
 pub fn probe(input: &str, opts: &DecodeOptions) -> Result<VideoInfo, DecodeError> {
-    if synthetic::is_synthetic(input) {
-        return Ok(synthetic::SyntheticSpec::parse(input)?.info(input));
+    match route(input, opts)? {
+        Route::Synthetic => Ok(synthetic::SyntheticSpec::parse(input)?.info(input)),
+        Route::Ffmpeg => ffmpeg::probe(input, opts),
     }
-    Err(DecodeError::Unsupported {
-        input: input.to_string(),
-        what: format!("no backend reads this input (backend {:?})", opts.backend),
-    })
+}
+
+/// Which backend reads an input.
+enum Route {
+    Synthetic,
+    Ffmpeg,
+}
+
+fn route(input: &str, opts: &DecodeOptions) -> Result<Route, DecodeError> {
+    if synthetic::is_synthetic(input) {
+        return Ok(Route::Synthetic);
+    }
+    match opts.backend {
+        Backend::Native => Err(DecodeError::Unsupported {
+            input: input.to_string(),
+            what: "no pure-Rust reader for this input (only synthetic:, .y4m and images)".into(),
+        }),
+        Backend::Auto | Backend::Ffmpeg => Ok(Route::Ffmpeg),
+    }
 }
 
 /// A pool buffer for one `format` frame of `size`, refusing sizes that overflow.

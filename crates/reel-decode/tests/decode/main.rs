@@ -3,4 +3,8 @@
 // Tests may unwrap, helpers included.
 #![allow(clippy::unwrap_used)]
 
+mod bad_input;
+mod encode;
+mod ffmpeg;
+mod fixtures;
 mod synthetic;
