@@ -195,13 +195,15 @@ pub enum DecodeError {
         /// The underlying error.
         source: FrameError,
     },
-    /// A still image could not be decoded.
-    #[error("{input}: {path}: {detail}")]
+    /// A still image of a sequence could not be decoded.
+    #[error("{input}: image {} {at}: {detail}", path.display())]
     Image {
         /// The input as given.
         input: String,
         /// The image file.
         path: PathBuf,
+        /// The last good frame.
+        at: Position,
         /// What the image decoder said.
         detail: String,
     },
@@ -263,7 +265,8 @@ impl DecodeError {
             DecodeError::Truncated { at, .. }
             | DecodeError::Corrupt { at, .. }
             | DecodeError::Killed { at, .. }
-            | DecodeError::Ffmpeg { at, .. } => Some(*at),
+            | DecodeError::Ffmpeg { at, .. }
+            | DecodeError::Image { at, .. } => Some(*at),
             _ => None,
         }
     }

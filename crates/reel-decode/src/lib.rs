@@ -10,21 +10,25 @@
 //! - ffmpeg (the [`ffmpeg`] module): the system's `ffmpeg` and `ffprobe` programs as
 //!   child processes, hardware decoding when the machine has it ([`hw`]), and an
 //!   encoder sink ([`ffmpeg::FfmpegEncoder`]).
-//! - pure Rust, with no system dependency: [`synthetic`] sources with their ground
-//!   truth.
+//! - pure Rust, with no system dependency: [`y4m`] files, [`images`] sequences (PNG,
+//!   JPEG) and [`synthetic`] sources with their ground truth. Conversion and
+//!   resizing for these come from `reel-ops`.
 //!
 //! The crate knows nothing of stages, queues, analysis or models: it produces frames
-//! and stops. It depends only on the pool, the frame vocabulary and the scheduler's
-//! `Source`/`Sink` traits.
+//! and stops. It depends only on the pool, the frame vocabulary, the scheduler's
+//! `Source`/`Sink` traits and the frame operations.
 #![deny(missing_docs)]
 
 mod error;
 pub mod ffmpeg;
 pub mod hw;
+pub mod images;
 mod info;
 mod options;
 mod sampling;
+mod shape;
 pub mod synthetic;
+pub mod y4m;
 
 use reel_frame::{Frame, PixelFormat};
 use reel_pool::{FramePool, PooledBuf};
@@ -58,26 +62,30 @@ pub trait VideoSource: Source {
 
 /// Opens `input` for decoding with `opts`, taking frame buffers from `pool`.
 ///
-/// Inputs: `synthetic:…` URIs (see [`synthetic`]); anything else (files, URLs,
-/// devices) goes to ffmpeg.
+/// Inputs: `synthetic:…` URIs (see [`synthetic`]), `.y4m` files ([`y4m`]), image
+/// sequences: a directory, a `%d` pattern or a single PNG/JPEG ([`images`]); anything
+/// else (video files, URLs, devices) goes to ffmpeg. [`Backend::Ffmpeg`] sends Y4M
+/// and images to ffmpeg too.
 pub fn open(
     input: &str,
     opts: &DecodeOptions,
     pool: &FramePool,
 ) -> Result<Box<dyn VideoSource>, DecodeError> {
     opts.validate(input)?;
-    match route(input, opts)? {
-        Route::Synthetic => Ok(Box::new(synthetic::SyntheticSource::open(
-            input, opts, pool,
-        )?)),
-        Route::Ffmpeg => Ok(Box::new(ffmpeg::FfmpegSource::open(input, opts, pool)?)),
-    }
+    Ok(match route(input, opts)? {
+        Route::Synthetic => Box::new(synthetic::SyntheticSource::open(input, opts, pool)?),
+        Route::Y4m => Box::new(y4m::Y4mSource::open(input, opts, pool)?),
+        Route::Images => Box::new(images::ImageSequence::open(input, opts, pool)?),
+        Route::Ffmpeg => Box::new(ffmpeg::FfmpegSource::open(input, opts, pool)?),
+    })
 }
 
 /// What `input` holds, without decoding it.
 pub fn probe(input: &str, opts: &DecodeOptions) -> Result<VideoInfo, DecodeError> {
     match route(input, opts)? {
         Route::Synthetic => Ok(synthetic::SyntheticSpec::parse(input)?.info(input)),
+        Route::Y4m => y4m::probe(input, opts),
+        Route::Images => images::probe(input, opts),
         Route::Ffmpeg => ffmpeg::probe(input, opts),
     }
 }
@@ -85,6 +93,8 @@ pub fn probe(input: &str, opts: &DecodeOptions) -> Result<VideoInfo, DecodeError
 /// Which backend reads an input.
 enum Route {
     Synthetic,
+    Y4m,
+    Images,
     Ffmpeg,
 }
 
@@ -92,12 +102,21 @@ fn route(input: &str, opts: &DecodeOptions) -> Result<Route, DecodeError> {
     if synthetic::is_synthetic(input) {
         return Ok(Route::Synthetic);
     }
-    match opts.backend {
-        Backend::Native => Err(DecodeError::Unsupported {
+    let native = if y4m::is_y4m(input) {
+        Some(Route::Y4m)
+    } else if images::is_sequence(input) {
+        Some(Route::Images)
+    } else {
+        None
+    };
+    match (opts.backend, native) {
+        (Backend::Ffmpeg, _) => Ok(Route::Ffmpeg),
+        (_, Some(route)) => Ok(route),
+        (Backend::Auto, None) => Ok(Route::Ffmpeg),
+        (Backend::Native, None) => Err(DecodeError::Unsupported {
             input: input.to_string(),
             what: "no pure-Rust reader for this input (only synthetic:, .y4m and images)".into(),
         }),
-        Backend::Auto | Backend::Ffmpeg => Ok(Route::Ffmpeg),
     }
 }
 

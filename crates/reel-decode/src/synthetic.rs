@@ -783,7 +783,11 @@ pub struct SyntheticSource {
     info: VideoInfo,
     pool: FramePool,
     format: PixelFormat,
+    /// Where the renderer draws: straight into the frame for packed RGB formats,
+    /// else into `scratch` as RGB24, converted into the frame after.
     layout: ([usize; 3], usize),
+    direct: bool,
+    scratch: Vec<u8>,
     base_size: (u32, u32),
     sampler: Sampler,
     scale: ScaleControl,
@@ -797,13 +801,8 @@ impl SyntheticSource {
     pub fn open(uri: &str, opts: &DecodeOptions, pool: &FramePool) -> Result<Self, DecodeError> {
         let spec = SyntheticSpec::parse(uri)?;
         opts.validate(uri)?;
-        let layout = packed_layout(opts.format).ok_or_else(|| DecodeError::Unsupported {
-            input: uri.to_string(),
-            what: format!(
-                "synthetic sources render rgb24, bgr24 and rgba, not {}",
-                opts.format
-            ),
-        })?;
+        let direct = packed_layout(opts.format);
+        let layout = direct.unwrap_or(([0, 1, 2], 3));
         Ok(Self {
             name: uri.to_string(),
             info: spec.info(uri),
@@ -813,6 +812,8 @@ impl SyntheticSource {
             pool: pool.clone(),
             format: opts.format,
             layout,
+            direct: direct.is_some(),
+            scratch: Vec::new(),
             sampler: Sampler::new(&opts.sampling),
             scale: ScaleControl::new(opts.scale.clone()),
             renderer: Renderer {
@@ -842,20 +843,7 @@ impl SyntheticSource {
             }
             self.scale.poll();
             let size = scaled_size(self.base_size, self.scale.factor());
-            let result =
-                frame_buffer(&self.pool, &self.name, self.format, size).and_then(|mut buf| {
-                    self.renderer
-                        .draw(&self.plan, &self.spec, index, &mut buf, size, self.layout);
-                    let mut frame = Frame::new(buf, self.format, size.0, size.1, index, pts)
-                        .map_err(|source| DecodeError::Frame {
-                            input: self.name.clone(),
-                            source,
-                        })?;
-                    if size != (self.spec.width, self.spec.height) {
-                        frame.meta.source_size = Some((self.spec.width, self.spec.height));
-                    }
-                    Ok(frame)
-                });
+            let result = self.render(index, pts, size);
             if result.is_err() {
                 self.done = true;
             }
@@ -863,6 +851,52 @@ impl SyntheticSource {
         }
         self.done = true;
         None
+    }
+}
+
+impl SyntheticSource {
+    /// Draws frame `index` at `size` into a pooled buffer.
+    fn render(&mut self, index: u64, pts: f64, size: (u32, u32)) -> Result<Frame, DecodeError> {
+        let mut buf = frame_buffer(&self.pool, &self.name, self.format, size)?;
+        if self.direct {
+            self.renderer
+                .draw(&self.plan, &self.spec, index, &mut buf, size, self.layout);
+        } else {
+            self.scratch
+                .resize(size.0 as usize * size.1 as usize * 3, 0);
+            self.renderer.draw(
+                &self.plan,
+                &self.spec,
+                index,
+                &mut self.scratch,
+                size,
+                self.layout,
+            );
+            reel_ops::convert::convert(
+                &self.scratch,
+                PixelFormat::Rgb24,
+                &mut buf,
+                self.format,
+                size.0,
+                size.1,
+            )
+            .map_err(|e| DecodeError::Ops {
+                input: self.name.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+        let mut frame =
+            Frame::new(buf, self.format, size.0, size.1, index, pts).map_err(|source| {
+                DecodeError::Frame {
+                    input: self.name.clone(),
+                    source,
+                }
+            })?;
+        frame.meta.captured_at = Some(std::time::Instant::now());
+        if size != (self.spec.width, self.spec.height) {
+            frame.meta.source_size = Some((self.spec.width, self.spec.height));
+        }
+        Ok(frame)
     }
 }
 

@@ -45,6 +45,7 @@ pub fn ffmpeg(args: &[&str]) {
 }
 
 /// The file `name` in the shared directory, made once by `ffmpeg <args…> <path>`.
+#[rustfmt::skip]
 pub fn video(name: &str, args: &[&str]) -> PathBuf {
     let d = dir();
     let mut made = d.made.lock().unwrap();

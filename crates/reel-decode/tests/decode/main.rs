@@ -7,4 +7,6 @@ mod bad_input;
 mod encode;
 mod ffmpeg;
 mod fixtures;
+mod images;
 mod synthetic;
+mod y4m;
