@@ -43,7 +43,9 @@ fn video(dir: &Path, name: &str, size: &str, seconds: u32) -> PathBuf {
         .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
         .args(["-f", "lavfi", "-i"])
         .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"))
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        ])
         .arg(&tmp)
         .status()
         .expect("ffmpeg runs");
@@ -77,8 +79,8 @@ fn reel(path: &Path, size: Option<(u32, u32)>) -> (f64, u64, usize) {
         .with_format(PixelFormat::Rgb24);
     opts.size = size;
     let start = Instant::now();
-    let mut src = reel_decode::open(path.to_str().expect("utf-8 path"), &opts, &pool)
-        .expect("open");
+    let mut src =
+        reel_decode::open(path.to_str().expect("utf-8 path"), &opts, &pool).expect("open");
     let mut n = 0u64;
     while let Some(frame) = src.read_frame() {
         let frame = frame.expect("frame");

@@ -157,7 +157,8 @@ fn info_for(input: &str, h: &Header, file_len: u64) -> VideoInfo {
     // Frames have plain `FRAME` lines in practice: count them when the sizes agree.
     let frame_bytes = h.format.frame_size(h.width, h.height).unwrap_or(0) as u64 + 6;
     let body = file_len.saturating_sub(h.len as u64);
-    let frames = (frame_bytes > 6 && body.is_multiple_of(frame_bytes)).then_some(body / frame_bytes);
+    let frames =
+        (frame_bytes > 6 && body.is_multiple_of(frame_bytes)).then_some(body / frame_bytes);
     VideoInfo {
         input: input.to_string(),
         container: Some("yuv4mpegpipe".into()),

@@ -87,6 +87,7 @@ struct Run {
     hw: Option<HwAccel>,
     anchor: Anchor,
     pre_tb: Option<(i64, i64)>,
+    post_tb: Option<(i64, i64)>,
     /// Decoded frames not yet matched with a written one: (index, raw pts).
     pending: VecDeque<(u64, Option<i64>)>,
     posts: u64,
@@ -352,17 +353,29 @@ impl FfmpegSource {
 
     /// A frame was written: match it with its decoded report, read it into a buffer.
     fn on_written(&mut self, pts: Option<i64>) -> Result<Frame, DecodeError> {
-        let name = self.name();
         let fps = self.info.fps;
         let last = self.last;
         let display = self.info.display_size();
         let Some(run) = self.run.as_mut() else {
             return Err(DecodeError::Ffmpeg {
-                input: name,
+                input: self.input.name().to_string(),
                 status: "not running".into(),
                 at: Position::START,
                 stderr: String::new(),
             });
+        };
+        if run.post_tb.is_none() {
+            run.post_tb = run.log.with(|s| s.post_time_base);
+        }
+        // The written frame's timestamp in the time base of the decoded reports
+        // (the same in practice: conversion and scaling keep the time base).
+        let pts = match (pts, run.post_tb, run.pre_tb) {
+            (Some(p), Some(post), Some(pre)) if post != pre => {
+                let secs = p as f64 * post.0 as f64 / post.1 as f64;
+                // Rounded to the nearest tick of the other time base.
+                Some((secs * pre.1 as f64 / pre.0.max(1) as f64).round() as i64)
+            }
+            _ => pts,
         };
         // The decoded frame with this timestamp (the latest one, in practice).
         let mut matched = None;
@@ -382,7 +395,7 @@ impl FfmpegSource {
         let first_of_run = run.posts == 0;
         let size = run.size;
         let frame_len = run.frame_len;
-        let mut buf = frame_buffer(&self.pool, &name, self.opts.format, size)?;
+        let mut buf = frame_buffer(&self.pool, self.input.name(), self.opts.format, size)?;
         let read = run.stdout.read_exact(&mut buf[..frame_len]);
         if let Err(e) = read {
             return Err(self.broken_output(e));
@@ -727,6 +740,7 @@ impl FfmpegSource {
             hw: hw.map(|(h, _)| h),
             anchor,
             pre_tb: None,
+            post_tb: None,
             pending: VecDeque::with_capacity(64),
             posts: 0,
             faults: 0,

@@ -3,6 +3,7 @@
 // Tests may unwrap, helpers included.
 #![allow(clippy::unwrap_used)]
 
+mod alloc;
 mod bad_input;
 mod encode;
 mod ffmpeg;
