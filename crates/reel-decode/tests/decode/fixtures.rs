@@ -183,6 +183,28 @@ pub fn framemd5_as(path: &Path, vf: Option<&str>, pix_fmt: &str) -> Vec<String> 
         .collect()
 }
 
+/// MD5s of ffmpeg's first `frames` rgb24 frames.
+pub fn framemd5_limited(path: &Path, frames: u32) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-frames:v", &frames.to_string()])
+        .args(["-pix_fmt", "rgb24", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
+        .collect()
+}
+
 /// ffprobe's count of decoded frames.
 pub fn ffprobe_count(path: &Path) -> u64 {
     let out = Command::new("ffprobe")
