@@ -15,6 +15,7 @@ use super::{env_for, tool_error};
 use crate::error::DecodeError;
 use crate::hw;
 use crate::options::{FfmpegTools, HwAccel};
+use crate::shape::Shaper;
 
 /// How an [`FfmpegEncoder`] encodes.
 #[derive(Debug, Clone)]
@@ -70,6 +71,8 @@ pub struct FfmpegEncoder {
     reader: Option<JoinHandle<()>>,
     frames: u64,
     finished: bool,
+    shaper: Shaper,
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for FfmpegEncoder {
@@ -171,6 +174,8 @@ impl FfmpegEncoder {
             reader: Some(reader),
             frames: 0,
             finished: false,
+            shaper: Shaper::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -189,29 +194,47 @@ impl FfmpegEncoder {
         self.child.id()
     }
 
-    /// Writes one frame, which must have the size and format the encoder was
-    /// created with.
+    /// Writes one frame. A frame of another size or format than the encoder was
+    /// created with (a live stream whose decode scale changed) is first resized and
+    /// converted to it, into a scratch buffer kept between frames.
     pub fn write(&mut self, frame: &Frame) -> Result<(), DecodeError> {
         let o = &self.opts;
-        if (frame.width(), frame.height(), frame.format()) != (o.width, o.height, o.format) {
-            return Err(DecodeError::Encode {
-                output: self.output.display().to_string(),
-                detail: format!(
-                    "frame {} is {}x{} {}, the encoder takes {}x{} {}",
-                    frame.index,
-                    frame.width(),
-                    frame.height(),
+        let target = (o.width, o.height);
+        let data: &[u8] =
+            if (frame.width(), frame.height(), frame.format()) == (o.width, o.height, o.format) {
+                frame.data()
+            } else {
+                let len = o.format.frame_size(o.width, o.height).unwrap_or(0);
+                self.scratch.resize(len, 0);
+                let shaped = self.shaper.shape(
+                    frame.data(),
                     frame.format(),
-                    o.width,
-                    o.height,
-                    o.format
-                ),
-            });
-        }
+                    (frame.width(), frame.height()),
+                    &mut self.scratch,
+                    o.format,
+                    target,
+                );
+                if let Err(e) = shaped {
+                    return Err(DecodeError::Encode {
+                        output: self.output.display().to_string(),
+                        detail: format!(
+                            "frame {} ({}x{} {}) cannot be brought to {}x{} {}: {e}",
+                            frame.index,
+                            frame.width(),
+                            frame.height(),
+                            frame.format(),
+                            o.width,
+                            o.height,
+                            o.format
+                        ),
+                    });
+                }
+                &self.scratch
+            };
         let Some(stdin) = self.stdin.as_mut() else {
             return Err(self.failure("the encoder is finished".into()));
         };
-        if let Err(e) = stdin.write_all(frame.data()) {
+        if let Err(e) = stdin.write_all(data) {
             return Err(self.failure(format!("writing frame {}: {e}", frame.index)));
         }
         self.frames += 1;

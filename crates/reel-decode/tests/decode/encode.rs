@@ -2,9 +2,9 @@
 
 use reel_decode::ffmpeg::{EncoderOptions, FfmpegEncoder};
 use reel_decode::{DecodeError, DecodeOptions, FfmpegTools, HwAccel, open, probe};
-use reel_frame::Frame;
+use reel_frame::{Frame, PixelFormat};
 use reel_pool::FramePool;
-use reel_sched::Sink;
+use reel_sched::{QualityKnob, Sink};
 
 use crate::fixtures;
 
@@ -111,24 +111,52 @@ fn a_hardware_encoder_that_does_not_start_falls_back_to_libx264() {
 }
 
 #[test]
-fn wrong_frames_and_missing_ffmpeg_are_errors() {
+fn frames_of_another_size_or_format_are_brought_to_the_encoders() {
+    // A live stream whose decode scale drops mid-way: the file keeps one size.
     let dir = fixtures::scratch();
-    let out = dir.path().join("wrong.mp4");
-    let mut opts = EncoderOptions::new(640, 360, 25.0);
+    let out = dir.path().join("scaled.mp4");
+    let mut opts = EncoderOptions::new(320, 180, 25.0);
     opts.hwaccel = HwAccel::None;
     let mut enc = FfmpegEncoder::create(&out, opts).unwrap();
-    let f = synthetic_frames().remove(0);
-    let e = enc.write(&f).unwrap_err();
-    assert!(matches!(e, DecodeError::Encode { .. }), "{e:?}");
-    assert!(e.to_string().contains("wrong.mp4"), "{e}");
-    assert!(e.to_string().contains("320x180"), "{e}");
-    drop(enc);
+    let knob = QualityKnob::new(1.0);
+    let pool = FramePool::with_budget(64 << 20);
+    let dec = DecodeOptions::default().with_scale(knob.clone());
+    let mut src = open(URI, &dec, &pool).unwrap();
+    let mut sizes = Vec::new();
+    while let Some(f) = src.read_frame() {
+        let f = f.unwrap();
+        if f.index == 20 {
+            knob.set(0.5);
+        }
+        sizes.push(f.width());
+        enc.write(&f).unwrap();
+    }
+    let gray = open(
+        URI,
+        &DecodeOptions::default().with_format(PixelFormat::Gray8),
+        &pool,
+    )
+    .unwrap()
+    .read_frame()
+    .unwrap()
+    .unwrap();
+    enc.write(&gray).unwrap();
+    enc.finish().unwrap();
+    assert!(sizes.contains(&320) && sizes.contains(&160));
+    let info = probe(out.to_str().unwrap(), &DecodeOptions::default()).unwrap();
+    assert_eq!((info.width, info.height), (320, 180));
+    assert_eq!(fixtures::ffprobe_count(&out), 61);
+}
 
+#[test]
+fn missing_ffmpeg_is_an_error() {
+    let dir = fixtures::scratch();
     let mut opts = EncoderOptions::new(320, 180, 25.0);
     opts.tools = FfmpegTools::new("/opt/nowhere/ffmpeg", "/opt/nowhere/ffprobe");
     opts.hwaccel = HwAccel::None;
     let e = FfmpegEncoder::create(dir.path().join("x.mp4"), opts).unwrap_err();
     assert!(matches!(e, DecodeError::ToolMissing { .. }), "{e:?}");
+    assert!(e.to_string().contains("REEL_FFMPEG"), "{e}");
 }
 
 #[test]
