@@ -10,9 +10,12 @@
 //! analysers into stages.
 #![deny(missing_docs)]
 
+pub mod analyze;
 pub mod convert;
 pub mod letterbox;
+pub mod measure;
 pub mod resize;
+pub mod scene;
 pub mod tensor;
 
 use reel_frame::PixelFormat;

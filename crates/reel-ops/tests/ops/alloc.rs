@@ -134,3 +134,56 @@ fn alternating_sizes_stay_within_the_table_cache() {
     });
     assert_eq!(n, 0);
 }
+
+#[test]
+fn analysers_allocate_nothing_per_frame() {
+    use reel_ops::analyze::{AnalyzeConfig, Analyzer, SceneConfig};
+    use reel_ops::measure::MeasureConfig;
+    use reel_ops::scene::AdaptiveConfig;
+
+    let (w, h) = (320u32, 180u32);
+    let frames: Vec<Vec<u8>> = (0..4)
+        .map(|i| textured_rgb(w + i, h)[..(w * h * 3) as usize].to_vec())
+        .collect();
+    let configs = [
+        AnalyzeConfig {
+            scenes: Some(SceneConfig::default()),
+            measure: MeasureConfig::all(),
+        },
+        AnalyzeConfig {
+            scenes: Some(SceneConfig::Adaptive(AdaptiveConfig::default())),
+            measure: MeasureConfig::all(),
+        },
+        AnalyzeConfig {
+            scenes: None,
+            measure: MeasureConfig {
+                brightness: true,
+                ..MeasureConfig::default()
+            },
+        },
+    ];
+    for config in configs {
+        for format in [PixelFormat::Bgr24, PixelFormat::Gray8, PixelFormat::Yuv420p] {
+            let inputs: Vec<Vec<u8>> = frames
+                .iter()
+                .map(|f| {
+                    let mut out = vec![0u8; format.frame_size(w, h).unwrap()];
+                    convert(f, PixelFormat::Rgb24, &mut out, format, w, h).unwrap();
+                    out
+                })
+                .collect();
+            let mut a = Analyzer::new(config);
+            // The first frames size the planes and fill the adaptive window.
+            for (i, f) in inputs.iter().enumerate() {
+                a.analyze(i as u64, f, format, w, h).unwrap();
+            }
+            let n = allocations(|| {
+                for i in 4..40u64 {
+                    let r = a.analyze(i, &inputs[i as usize % 4], format, w, h).unwrap();
+                    std::hint::black_box(r);
+                }
+            });
+            assert_eq!(n, 0, "{config:?} on {format}");
+        }
+    }
+}

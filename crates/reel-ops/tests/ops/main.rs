@@ -10,4 +10,5 @@ mod alloc;
 mod convert;
 mod letterbox;
 mod resize;
+mod scene;
 mod util;

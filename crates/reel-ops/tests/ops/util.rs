@@ -1,7 +1,8 @@
 //! Shared helpers: running ffmpeg on raw bytes, and test pictures.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 /// Runs `ffmpeg` with `args`, feeding `input` on stdin, and returns its stdout.
 /// Panics with ffmpeg's message if it fails (ffmpeg is a test dependency).
@@ -94,4 +95,110 @@ pub fn mean_diff(a: &[u8], b: &[u8]) -> f64 {
         .map(|(x, y)| f64::from(x.abs_diff(*y)))
         .sum::<f64>()
         / a.len() as f64
+}
+
+/// Width and height of the first video stream of `path`.
+pub fn probe_size(path: &Path) -> (u32, u32) {
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe must be installed to run these tests");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let mut dims = text.trim().split(',').map(|v| v.parse::<u32>().unwrap());
+    (dims.next().unwrap(), dims.next().unwrap())
+}
+
+/// Reads `w` x `h` BGR24 frames from `child`'s stdout into `each` until it ends.
+fn stream_frames(mut child: Child, w: u32, h: u32, mut each: impl FnMut(u64, &[u8])) -> u64 {
+    let mut out = child.stdout.take().unwrap();
+    let mut frame = vec![0u8; (w * h * 3) as usize];
+    let mut n = 0;
+    while out.read_exact(&mut frame).is_ok() {
+        each(n, &frame);
+        n += 1;
+    }
+    assert!(child.wait().unwrap().success());
+    n
+}
+
+/// Decodes every frame of `path` to packed BGR24 with ffmpeg and hands them to
+/// `each` one at a time; returns the count.
+pub fn decode_bgr(path: &Path, each: impl FnMut(u64, &[u8])) -> u64 {
+    let (w, h) = probe_size(path);
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+        .arg(path)
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "bgr24",
+            "-",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg must be installed to run these tests");
+    stream_frames(child, w, h, each)
+}
+
+/// The same with OpenCV's `VideoCapture` (as PySceneDetect decodes), if python3
+/// has it; `None` otherwise.
+pub fn decode_bgr_opencv(path: &Path, each: impl FnMut(u64, &[u8])) -> Option<u64> {
+    python(&["cv2"], "pass", &[])?;
+    let (w, h) = probe_size(path);
+    let script = format!(
+        "import sys, cv2\ncap = cv2.VideoCapture({:?})\nwhile True:\n    ok, f = cap.read()\n    if not ok: break\n    sys.stdout.buffer.write(f.tobytes())",
+        path.to_string_lossy()
+    );
+    let child = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Some(stream_frames(child, w, h, each))
+}
+
+/// Runs `python3 -c script` with `input` on stdin if python3 can import every
+/// module in `modules`; `None` (after printing a note) otherwise.
+pub fn python(modules: &[&str], script: &str, input: &[u8]) -> Option<Vec<u8>> {
+    let check = format!("import {}", modules.join(", "));
+    let available = Command::new("python3")
+        .args(["-c", &check])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        println!(
+            "note: skipped, python3 cannot import {}",
+            modules.join(", ")
+        );
+        return None;
+    }
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "python3 script failed");
+    Some(out.stdout)
 }
