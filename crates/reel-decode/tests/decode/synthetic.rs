@@ -151,3 +151,42 @@ fn frames_come_from_the_pool_and_go_back() {
     assert_eq!(stats.misses, 1);
     assert!(stats.hits >= 49);
 }
+
+/// Runs reel-ops' content detector (PySceneDetect's algorithm: threshold 27,
+/// minimum scene length 15) over `uri`: the cuts, the highest score within a
+/// scene and the lowest score at a cut.
+fn detect(uri: &str) -> (Vec<u64>, f64, f64) {
+    use reel_ops::scene::{ContentConfig, ContentDetector};
+    let gt = ground_truth(uri).unwrap();
+    let mut det = ContentDetector::new(ContentConfig::default());
+    let (mut cuts, mut inner, mut at_cut) = (Vec::new(), 0.0f64, f64::MAX);
+    for f in frames(uri, &DecodeOptions::default()) {
+        let step = det
+            .process(f.index, f.data(), f.format(), f.width(), f.height())
+            .unwrap();
+        if let Some(score) = step.score {
+            if gt.cuts.contains(&f.index) {
+                at_cut = at_cut.min(score.content_val);
+            } else {
+                inner = inner.max(score.content_val);
+            }
+        }
+        cuts.extend(step.cut);
+    }
+    (cuts, inner, at_cut)
+}
+
+#[test]
+fn a_content_detector_finds_exactly_the_ground_truth_cuts() {
+    for seed in 1..=6 {
+        let uri = format!(
+            "synthetic:scenes?width=320&height=180&fps=30&frames=240&scenes=6&seed={seed}&objects=3"
+        );
+        let truth = ground_truth(&uri).unwrap().cuts;
+        let (cuts, inner, at_cut) = detect(&uri);
+        assert_eq!(cuts, truth, "{uri}");
+        // With a wide margin on both sides of the threshold.
+        assert!(inner < 5.0, "{uri}: a score of {inner} within a scene");
+        assert!(at_cut > 40.0, "{uri}: a score of {at_cut} at a cut");
+    }
+}
