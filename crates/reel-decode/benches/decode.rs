@@ -9,7 +9,7 @@
 //!
 //! and reports reel's rate as a ratio of ffmpeg's. Runs are interleaved and the
 //! median of `REEL_BENCH_RUNS` (default 3) is kept. The report is written as JSON to
-//! `REEL_BENCH_OUT` (default `target/bench-reports/decode.json`) and printed.
+//! `REEL_BENCH_OUT` (default `target/reel-bench/decode.json`) and printed.
 //! `REEL_BENCH_SECONDS` sets the length of the test files (default 10).
 //!
 //! Run with `cargo bench -p reel-decode --bench decode`.
@@ -107,7 +107,7 @@ fn main() {
             Path::new(env!("CARGO_TARGET_TMPDIR"))
                 .parent()
                 .unwrap_or(Path::new("."))
-                .join("bench-reports/decode.json")
+                .join("reel-bench/decode.json")
         },
         PathBuf::from,
     );
