@@ -29,6 +29,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show what a video (or image sequence, Y4M file, synthetic: source) holds.
+    Probe(cmd::probe::Args),
     /// Show this machine's cores, memory, profile and the defaults they imply.
     System(cmd::system::Args),
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     output::init_logging(cli.verbose, cli.quiet);
     let ctx = output::Context { quiet: cli.quiet };
     let result = match cli.command {
+        Command::Probe(args) => cmd::probe::run(&ctx, args),
         Command::System(args) => cmd::system::run(&ctx, args),
     };
     match result {
