@@ -220,6 +220,9 @@ mod tests {
         ));
         assert_eq!(d.existing().len(), 1);
         assert_eq!(d.added()[0].label(), "car");
-        assert_eq!(d.iter().map(Detection::label).collect::<Vec<_>>(), ["person", "car"]);
+        assert_eq!(
+            d.iter().map(Detection::label).collect::<Vec<_>>(),
+            ["person", "car"]
+        );
     }
 }

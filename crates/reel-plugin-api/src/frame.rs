@@ -85,9 +85,9 @@ impl PixelFormat {
                 }
             }
         };
-        planes[..count]
-            .iter()
-            .try_fold(0usize, |acc, p| acc.checked_add(p.stride.checked_mul(p.rows)?))?;
+        planes[..count].iter().try_fold(0usize, |acc, p| {
+            acc.checked_add(p.stride.checked_mul(p.rows)?)
+        })?;
         Some((planes, count as u8))
     }
 }

@@ -1,0 +1,338 @@
+//! `motion`: a reel plugin that finds moving regions by background subtraction and
+//! reports each one as a detection labelled `motion`.
+//!
+//! The frame's luma is averaged over square cells; a running average of those
+//! cells is the background. A cell whose mean differs from the background by more
+//! than the threshold is moving; connected moving cells form one region, reported
+//! as a box around them with the fraction of moving cells as its confidence. It
+//! works on cells rather than pixels so that its cost is one pass over the frame
+//! plus a small grid, and so that noise in single pixels is averaged away.
+
+use reel_plugin_api::{
+    BBox, Caps, Counters, Detection, Detections, FrameMut, PixelFormat, Plugin, PluginError,
+    PluginInfo, Processor,
+};
+use serde::Deserialize;
+
+/// The plugin's settings, from its JSON configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Side of a cell in pixels.
+    pub cell: u32,
+    /// Difference of a cell's mean luma from the background (0..255) above which
+    /// the cell is moving.
+    pub threshold: f32,
+    /// How fast the background follows the picture (0..1 per frame).
+    pub learning_rate: f32,
+    /// Smallest region reported, in cells.
+    pub min_cells: u32,
+    /// Frames seen before any region is reported (the background settles).
+    pub warmup: u64,
+    /// Label of the detections.
+    pub label: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cell: 8,
+            threshold: 18.0,
+            learning_rate: 0.1,
+            min_cells: 2,
+            warmup: 2,
+            label: "motion".to_string(),
+        }
+    }
+}
+
+/// The processor: the background model and the buffers reused on every frame.
+#[derive(Debug)]
+pub struct Motion {
+    config: Config,
+    /// Grid size in cells, and the frame size it was made for.
+    grid: (usize, usize),
+    frame_size: (u32, u32),
+    /// Per cell: the current mean, the background, moving or not, and its region.
+    current: Vec<f32>,
+    background: Vec<f32>,
+    moving: Vec<bool>,
+    region: Vec<u32>,
+    /// Scratch: per-cell luma sums, and the flood-fill stack.
+    sums: Vec<u32>,
+    stack: Vec<usize>,
+    frames: u64,
+    detections: u64,
+}
+
+impl Motion {
+    /// A processor with `config`.
+    pub fn new(config: Config) -> Result<Self, PluginError> {
+        if config.cell == 0 {
+            return Err(PluginError::config("`cell` must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&config.learning_rate) {
+            return Err(PluginError::config("`learning_rate` must be within 0..1"));
+        }
+        Ok(Self {
+            config,
+            grid: (0, 0),
+            frame_size: (0, 0),
+            current: Vec::new(),
+            background: Vec::new(),
+            moving: Vec::new(),
+            region: Vec::new(),
+            sums: Vec::new(),
+            stack: Vec::new(),
+            frames: 0,
+            detections: 0,
+        })
+    }
+
+    /// Sizes the buffers for a frame of `width` x `height`; the background
+    /// restarts when the size changes. Returns whether it restarted.
+    fn fit(&mut self, width: u32, height: u32) -> bool {
+        if self.frame_size == (width, height) {
+            return false;
+        }
+        let cell = self.config.cell as usize;
+        let grid = (
+            (width as usize).div_ceil(cell),
+            (height as usize).div_ceil(cell),
+        );
+        let n = grid.0 * grid.1;
+        self.grid = grid;
+        self.frame_size = (width, height);
+        for v in [&mut self.current, &mut self.background] {
+            v.clear();
+            v.resize(n, 0.0);
+        }
+        self.moving.clear();
+        self.moving.resize(n, false);
+        self.region.clear();
+        self.region.resize(n, 0);
+        self.sums.clear();
+        self.sums.resize(n, 0);
+        true
+    }
+
+    /// Fills `current` with each cell's mean luma.
+    fn cell_means(&mut self, frame: &FrameMut<'_>) {
+        let (w, h) = (frame.width() as usize, frame.height() as usize);
+        let cell = self.config.cell as usize;
+        let gw = self.grid.0;
+        let stride = frame.stride();
+        let pixels = frame.pixels();
+        self.sums.fill(0);
+        for y in 0..h {
+            let row = &pixels[y * stride..];
+            let sums = &mut self.sums[(y / cell) * gw..][..gw];
+            match frame.format() {
+                PixelFormat::Rgb24 => luma_row::<3, 0, 2>(row, w, cell, sums),
+                PixelFormat::Bgr24 => luma_row::<3, 2, 0>(row, w, cell, sums),
+                PixelFormat::Rgba => luma_row::<4, 0, 2>(row, w, cell, sums),
+                // Gray, and the Y plane of the YUV formats: the first `w` bytes
+                // of each row are luma.
+                _ => {
+                    for (x, &l) in row[..w].iter().enumerate() {
+                        sums[x / cell] += u32::from(l);
+                    }
+                }
+            }
+        }
+        for gy in 0..self.grid.1 {
+            let ch = cell.min(h - gy * cell);
+            for gx in 0..gw {
+                let cw = cell.min(w - gx * cell);
+                let i = gy * gw + gx;
+                self.current[i] = self.sums[i] as f32 / (cw * ch) as f32;
+            }
+        }
+    }
+
+    /// Marks moving cells and lets the background follow the picture.
+    fn update_background(&mut self) {
+        let a = self.config.learning_rate;
+        let t = self.config.threshold;
+        for ((c, b), m) in self
+            .current
+            .iter()
+            .zip(self.background.iter_mut())
+            .zip(self.moving.iter_mut())
+        {
+            *m = (c - *b).abs() > t;
+            *b += a * (c - *b);
+        }
+    }
+
+    /// Groups moving cells (8-connected) and reports each large enough group.
+    fn report_regions(&mut self, detections: &mut Detections<'_, '_>, width: u32, height: u32) {
+        let (gw, gh) = self.grid;
+        let cell = self.config.cell as f32;
+        self.region.fill(0);
+        let mut next = 0u32;
+        for start in 0..gw * gh {
+            if !self.moving[start] || self.region[start] != 0 {
+                continue;
+            }
+            next += 1;
+            let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+            let mut count = 0u32;
+            self.region[start] = next;
+            self.stack.clear();
+            self.stack.push(start);
+            while let Some(i) = self.stack.pop() {
+                let (x, y) = (i % gw, i / gw);
+                count += 1;
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+                for ny in y.saturating_sub(1)..=(y + 1).min(gh - 1) {
+                    for nx in x.saturating_sub(1)..=(x + 1).min(gw - 1) {
+                        let j = ny * gw + nx;
+                        if self.moving[j] && self.region[j] == 0 {
+                            self.region[j] = next;
+                            self.stack.push(j);
+                        }
+                    }
+                }
+            }
+            if count < self.config.min_cells {
+                continue;
+            }
+            let area = ((x1 - x0 + 1) * (y1 - y0 + 1)) as f32;
+            let bbox = BBox::new(
+                x0 as f32 * cell,
+                y0 as f32 * cell,
+                ((x1 + 1) as f32 * cell).min(width as f32),
+                ((y1 + 1) as f32 * cell).min(height as f32),
+            );
+            detections.push(Detection::with_owned_label(
+                0,
+                self.config.label.clone(),
+                count as f32 / area,
+                bbox,
+            ));
+            self.detections += 1;
+        }
+    }
+}
+
+/// Adds the luma of one row of packed RGB-like pixels (`N` bytes each, red at `R`,
+/// blue at `B`) to the sums of the cells it crosses.
+fn luma_row<const N: usize, const R: usize, const B: usize>(
+    row: &[u8],
+    width: usize,
+    cell: usize,
+    sums: &mut [u32],
+) {
+    for (x, px) in row[..width * N].chunks_exact(N).enumerate() {
+        // BT.601 weights in 8.8 fixed point.
+        let l = (77 * u32::from(px[R]) + 150 * u32::from(px[1]) + 29 * u32::from(px[B])) >> 8;
+        sums[x / cell] += l;
+    }
+}
+
+impl Processor for Motion {
+    fn process(
+        &mut self,
+        frame: &mut FrameMut<'_>,
+        detections: &mut Detections<'_, '_>,
+    ) -> Result<(), PluginError> {
+        let (w, h) = (frame.width(), frame.height());
+        let restarted = self.fit(w, h);
+        self.cell_means(frame);
+        if restarted {
+            self.background.copy_from_slice(&self.current);
+        }
+        self.update_background();
+        self.frames += 1;
+        if self.frames > self.config.warmup {
+            self.report_regions(detections, w, h);
+        }
+        Ok(())
+    }
+
+    fn counters(&self, counters: &mut Counters) {
+        counters.set("frames", self.frames);
+        counters.set("detections", self.detections);
+    }
+}
+
+impl Plugin for Motion {
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "motion",
+            env!("CARGO_PKG_VERSION"),
+            "Background subtraction: reports moving regions as `motion` detections",
+        )
+        .consumes(Caps::PIXELS)
+        .produces(Caps::DETECTIONS)
+        .formats(&PixelFormat::ALL)
+    }
+
+    fn create(config: &str) -> Result<Self, PluginError> {
+        let config: Config = serde_json::from_str(config).map_err(PluginError::config)?;
+        Motion::new(config)
+    }
+}
+
+reel_plugin_api::export_plugin!(Motion);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reel_plugin_api::Detections;
+
+    /// A gray frame with a bright square at `x`.
+    fn frame_with_square(x: usize) -> Vec<u8> {
+        let (w, h) = (64, 48);
+        let mut px = vec![40u8; w * h * 3];
+        for y in 16..32 {
+            for xx in x..x + 16 {
+                px[(y * w + xx) * 3..][..3].copy_from_slice(&[220, 220, 220]);
+            }
+        }
+        px
+    }
+
+    #[test]
+    fn a_moving_square_is_found_where_it_is() {
+        let mut m = Motion::create(r#"{"warmup":1}"#).unwrap();
+        let mut last = Vec::new();
+        for (i, x) in [0usize, 8, 16, 24, 32].into_iter().enumerate() {
+            let mut px = frame_with_square(x);
+            let mut f = FrameMut::new(&mut px, PixelFormat::Rgb24, 64, 48, i as u64, 0.0).unwrap();
+            let mut list = Default::default();
+            m.process(&mut f, &mut Detections::new(&mut list)).unwrap();
+            last = list.iter().map(|d| d.bbox).collect();
+        }
+        // The square is at 32..48 x 16..32 now; the region covers it.
+        assert!(!last.is_empty());
+        assert!(
+            last.iter()
+                .any(|b| b.x1 <= 32.0 && b.x2 >= 48.0 && b.y1 <= 16.0 && b.y2 >= 32.0),
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn a_still_picture_has_no_motion() {
+        let mut m = Motion::create("{}").unwrap();
+        for i in 0..5 {
+            let mut px = frame_with_square(8);
+            let mut f = FrameMut::new(&mut px, PixelFormat::Rgb24, 64, 48, i, 0.0).unwrap();
+            let mut list = Default::default();
+            m.process(&mut f, &mut Detections::new(&mut list)).unwrap();
+            assert!(list.is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_configuration_is_rejected() {
+        assert!(Motion::create(r#"{"cell":0}"#).is_err());
+        assert!(Motion::create(r#"{"no_such":1}"#).is_err());
+        assert!(Motion::create("not json").is_err());
+    }
+}
