@@ -1,9 +1,9 @@
 //! `motion`: a reel plugin that finds moving regions by background subtraction and
 //! reports each one as a detection labelled `motion`.
 //!
-//! The frame's luma is averaged over square cells; a running average of those
-//! cells is the background. A cell whose mean differs from the background by more
-//! than the threshold is moving; connected moving cells form one region, reported
+//! The frame's colour (its luma, for gray and YUV frames) is averaged over square
+//! cells; a running average of those cells is the background. A cell whose mean
+//! differs from the background by more than the threshold in any channel is moving; connected moving cells form one region, reported
 //! as a box around them with the fraction of moving cells as its confidence. It
 //! works on cells rather than pixels so that its cost is one pass over the frame
 //! plus a small grid, and so that noise in single pixels is averaged away.
@@ -20,8 +20,8 @@ use serde::Deserialize;
 pub struct Config {
     /// Side of a cell in pixels.
     pub cell: u32,
-    /// Difference of a cell's mean luma from the background (0..255) above which
-    /// the cell is moving.
+    /// Difference of a cell's mean from the background (0..255, in any channel)
+    /// above which the cell is moving.
     pub threshold: f32,
     /// How fast the background follows the picture (0..1 per frame).
     pub learning_rate: f32,
@@ -37,7 +37,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             cell: 8,
-            threshold: 18.0,
+            threshold: 12.0,
             learning_rate: 0.1,
             min_cells: 2,
             warmup: 2,
@@ -53,7 +53,10 @@ pub struct Motion {
     /// Grid size in cells, and the frame size it was made for.
     grid: (usize, usize),
     frame_size: (u32, u32),
-    /// Per cell: the current mean, the background, moving or not, and its region.
+    /// Channels averaged: 3 for RGB frames, 1 (luma) otherwise.
+    channels: usize,
+    /// Per cell and channel: the current mean and the background; per cell:
+    /// moving or not, and its region.
     current: Vec<f32>,
     background: Vec<f32>,
     moving: Vec<bool>,
@@ -78,6 +81,7 @@ impl Motion {
             config,
             grid: (0, 0),
             frame_size: (0, 0),
+            channels: 1,
             current: Vec::new(),
             background: Vec::new(),
             moving: Vec::new(),
@@ -91,10 +95,11 @@ impl Motion {
 
     /// Sizes the buffers for a frame of `width` x `height`; the background
     /// restarts when the size changes. Returns whether it restarted.
-    fn fit(&mut self, width: u32, height: u32) -> bool {
-        if self.frame_size == (width, height) {
+    fn fit(&mut self, width: u32, height: u32, channels: usize) -> bool {
+        if self.frame_size == (width, height) && self.channels == channels {
             return false;
         }
+        self.channels = channels;
         let cell = self.config.cell as usize;
         let grid = (
             (width as usize).div_ceil(cell),
@@ -105,47 +110,45 @@ impl Motion {
         self.frame_size = (width, height);
         for v in [&mut self.current, &mut self.background] {
             v.clear();
-            v.resize(n, 0.0);
+            v.resize(n * channels, 0.0);
         }
         self.moving.clear();
         self.moving.resize(n, false);
         self.region.clear();
         self.region.resize(n, 0);
         self.sums.clear();
-        self.sums.resize(n, 0);
+        self.sums.resize(n * channels, 0);
         true
     }
 
-    /// Fills `current` with each cell's mean luma.
+    /// Fills `current` with each cell's mean per channel.
     fn cell_means(&mut self, frame: &FrameMut<'_>) {
         let (w, h) = (frame.width() as usize, frame.height() as usize);
         let cell = self.config.cell as usize;
-        let gw = self.grid.0;
+        let (gw, ch) = (self.grid.0, self.channels);
         let stride = frame.stride();
         let pixels = frame.pixels();
         self.sums.fill(0);
         for y in 0..h {
             let row = &pixels[y * stride..];
-            let sums = &mut self.sums[(y / cell) * gw..][..gw];
+            let sums = &mut self.sums[(y / cell) * gw * ch..][..gw * ch];
             match frame.format() {
-                PixelFormat::Rgb24 => luma_row::<3, 0, 2>(row, w, cell, sums),
-                PixelFormat::Bgr24 => luma_row::<3, 2, 0>(row, w, cell, sums),
-                PixelFormat::Rgba => luma_row::<4, 0, 2>(row, w, cell, sums),
+                PixelFormat::Rgb24 | PixelFormat::Bgr24 => sum_row::<3>(row, w, cell, sums),
+                PixelFormat::Rgba => sum_row::<4>(row, w, cell, sums),
                 // Gray, and the Y plane of the YUV formats: the first `w` bytes
                 // of each row are luma.
-                _ => {
-                    for (x, &l) in row[..w].iter().enumerate() {
-                        sums[x / cell] += u32::from(l);
-                    }
-                }
+                _ => sum_row::<1>(row, w, cell, sums),
             }
         }
         for gy in 0..self.grid.1 {
-            let ch = cell.min(h - gy * cell);
+            let rows = cell.min(h - gy * cell);
             for gx in 0..gw {
-                let cw = cell.min(w - gx * cell);
-                let i = gy * gw + gx;
-                self.current[i] = self.sums[i] as f32 / (cw * ch) as f32;
+                let cols = cell.min(w - gx * cell);
+                let n = (rows * cols) as f32;
+                let i = (gy * gw + gx) * ch;
+                for c in i..i + ch {
+                    self.current[c] = self.sums[c] as f32 / n;
+                }
             }
         }
     }
@@ -154,14 +157,18 @@ impl Motion {
     fn update_background(&mut self) {
         let a = self.config.learning_rate;
         let t = self.config.threshold;
+        let ch = self.channels;
         for ((c, b), m) in self
             .current
-            .iter()
-            .zip(self.background.iter_mut())
+            .chunks_exact(ch)
+            .zip(self.background.chunks_exact_mut(ch))
             .zip(self.moving.iter_mut())
         {
-            *m = (c - *b).abs() > t;
-            *b += a * (c - *b);
+            *m = false;
+            for (c, b) in c.iter().zip(b.iter_mut()) {
+                *m |= (c - *b).abs() > t;
+                *b += a * (c - *b);
+            }
         }
     }
 
@@ -219,18 +226,16 @@ impl Motion {
     }
 }
 
-/// Adds the luma of one row of packed RGB-like pixels (`N` bytes each, red at `R`,
-/// blue at `B`) to the sums of the cells it crosses.
-fn luma_row<const N: usize, const R: usize, const B: usize>(
-    row: &[u8],
-    width: usize,
-    cell: usize,
-    sums: &mut [u32],
-) {
+/// Adds one row of pixels of `N` bytes to the sums of the cells it crosses: the
+/// first three bytes of each pixel (colour) when `N` is 3 or 4, the byte itself
+/// when `N` is 1.
+fn sum_row<const N: usize>(row: &[u8], width: usize, cell: usize, sums: &mut [u32]) {
+    let ch = N.min(3);
     for (x, px) in row[..width * N].chunks_exact(N).enumerate() {
-        // BT.601 weights in 8.8 fixed point.
-        let l = (77 * u32::from(px[R]) + 150 * u32::from(px[1]) + 29 * u32::from(px[B])) >> 8;
-        sums[x / cell] += l;
+        let s = &mut sums[(x / cell) * ch..][..ch];
+        for (s, &v) in s.iter_mut().zip(px) {
+            *s += u32::from(v);
+        }
     }
 }
 
@@ -241,7 +246,12 @@ impl Processor for Motion {
         detections: &mut Detections<'_, '_>,
     ) -> Result<(), PluginError> {
         let (w, h) = (frame.width(), frame.height());
-        let restarted = self.fit(w, h);
+        let channels = if frame.format().bytes_per_pixel().unwrap_or(1) >= 3 {
+            3
+        } else {
+            1
+        };
+        let restarted = self.fit(w, h, channels);
         self.cell_means(frame);
         if restarted {
             self.background.copy_from_slice(&self.current);

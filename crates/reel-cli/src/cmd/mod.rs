@@ -1,3 +1,5 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub mod plugin_args;
+pub mod plugins;
 pub mod system;

@@ -48,7 +48,7 @@ impl Catalog {
         for (path, origin) in search_path.candidates() {
             let plugin = load(&path);
             if let Err(e) = &plugin {
-                tracing::warn!("{e}");
+                tracing::debug!("{e}");
             }
             let mut entry = Entry {
                 path,
