@@ -2,6 +2,11 @@
 //! `cargo xtask build-plugins --fixtures`, loaded through the real loader and run
 //! as stages on synthetic video with known ground truth.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers of the tests below: a failure is the test's failure"
+)]
+
 use reel_decode::DecodeOptions;
 use reel_decode::synthetic::{GroundTruth, ObjectTruth, ground_truth};
 use reel_frame::{BBox, Detection, Frame, Label, PixelFormat};
