@@ -13,7 +13,7 @@ mod output;
 /// reel: bounded-memory video analysis, detection and live processing.
 #[derive(Debug, Parser)]
 #[command(name = "reel", version, about, long_about = None, propagate_version = true)]
-#[command(after_help = "Examples:\n  reel system --json\n  reel probe input.mp4")]
+#[command(after_help = "Examples:\n  reel system --json\n  reel plugins list")]
 struct Cli {
     /// More log output (repeat for more: -v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -33,6 +33,8 @@ enum Command {
     Probe(cmd::probe::Args),
     /// Show this machine's cores, memory, profile and the defaults they imply.
     System(cmd::system::Args),
+    /// List the plugins reel can load, or describe one.
+    Plugins(cmd::plugins::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Probe(args) => cmd::probe::run(&ctx, args),
         Command::System(args) => cmd::system::run(&ctx, args),
+        Command::Plugins(args) => cmd::plugins::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

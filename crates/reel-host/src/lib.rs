@@ -6,4 +6,5 @@
 //! line, terminals or progress bars, which belong to `reel-cli`.
 #![deny(missing_docs)]
 
+pub mod plugins;
 pub mod system;

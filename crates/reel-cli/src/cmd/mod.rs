@@ -1,4 +1,6 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub mod plugin_args;
+pub mod plugins;
 pub mod probe;
 pub mod system;
