@@ -13,8 +13,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  test    fmt check, clippy (-D warnings), plugin build, every test of the workspace
-  ci      what CI runs: the same as `test`
+  test                   fmt check, clippy (-D warnings), plugin build, every test of the workspace
+  ci                     what CI runs: the same as `test`
+  build-plugins [--release] [--fixtures]
+                         build every crate under plugins/ into target/plugins/ (the folder
+                         reel searches in a development checkout); with --fixtures, also the
+                         test fixtures of tests/fixtures/plugins/ into target/plugin-fixtures/
 ";
 
 fn main() {
@@ -32,6 +36,21 @@ fn run() -> Result<()> {
     };
     match cmd.as_str() {
         "test" | "ci" => test(),
+        "build-plugins" => {
+            let mut release = false;
+            let mut fixtures = false;
+            for a in &args[1..] {
+                match a.as_str() {
+                    "--release" => release = true,
+                    "--fixtures" => fixtures = true,
+                    other => {
+                        eprint!("unknown option `{other}`\n\n{USAGE}");
+                        std::process::exit(2);
+                    }
+                }
+            }
+            build_plugins(release, fixtures)
+        }
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -89,8 +108,83 @@ fn test() -> Result<()> {
     ]);
     step("cargo clippy", clippy)?;
 
+    // The integration tests load the plugins and fixtures from target/.
+    build_plugins(false, true)?;
+
     let mut test = cargo();
     test.args(["test", "--workspace"]);
     step("cargo test", test)?;
+    Ok(())
+}
+
+/// The cargo target folder.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_absolute() { d } else { root().join(d) })
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// The packages under `dir` (one folder per package, named as the package).
+fn packages_in(dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        if entry.path().join("Cargo.toml").is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Builds the sample plugins (and the test fixtures) and puts their libraries
+/// in `target/plugins/` (and `target/plugin-fixtures/`).
+fn build_plugins(release: bool, fixtures: bool) -> Result<()> {
+    let mut sets = vec![(packages_in(&root().join("plugins"))?, "plugins")];
+    if fixtures {
+        sets.push((
+            packages_in(&root().join("tests/fixtures/plugins"))?,
+            "plugin-fixtures",
+        ));
+    }
+    let mut build = cargo();
+    build.arg("build");
+    if release {
+        build.arg("--release");
+    }
+    for (names, _) in &sets {
+        for n in names {
+            build.args(["-p", n]);
+        }
+    }
+    step("cargo build (plugins)", build)?;
+
+    let target = target_dir();
+    let built = target.join(if release { "release" } else { "debug" });
+    for (names, folder) in &sets {
+        let dest = target.join(folder);
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest)
+                .with_context(|| format!("clearing {}", dest.display()))?;
+        }
+        std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+        for n in names {
+            let file = format!(
+                "{}{}{}",
+                std::env::consts::DLL_PREFIX,
+                n.replace('-', "_"),
+                std::env::consts::DLL_SUFFIX
+            );
+            let from = built.join(&file);
+            // Copy then rename, so a process that has the old library loaded keeps a
+            // consistent file.
+            let tmp = dest.join(format!(".{file}.tmp"));
+            std::fs::copy(&from, &tmp)
+                .with_context(|| format!("copying {} (is `{n}` a cdylib?)", from.display()))?;
+            std::fs::rename(&tmp, dest.join(&file))?;
+        }
+        eprintln!("xtask: {} plugin(s) in {}", names.len(), dest.display());
+    }
     Ok(())
 }

@@ -15,7 +15,7 @@ mod output;
 #[derive(Debug, Parser)]
 #[command(name = "reel", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  reel system --json\n  reel probe input.mp4\n  reel cache stats"
+    after_help = "Examples:\n  reel system --json\n  reel probe input.mp4\n  reel plugins list\n  reel cache stats"
 )]
 struct Cli {
     /// More log output (repeat for more: -v info, -vv debug, -vvv trace).
@@ -41,10 +41,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show what a video (or image sequence, Y4M file, synthetic: source) holds.
+    Probe(cmd::probe::Args),
     /// Show this machine's cores, memory, profile and the defaults they imply.
     System(cmd::system::Args),
     /// Show, prune or clear the analysis cache.
     Cache(cmd::cache::Args),
+    /// List the plugins reel can load, or describe one.
+    Plugins(cmd::plugins::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,8 +73,10 @@ fn main() -> ExitCode {
         cache_dir: cli.cache_dir,
     };
     let result = match cli.command {
+        Command::Probe(args) => cmd::probe::run(&ctx, args),
         Command::System(args) => cmd::system::run(&ctx, args),
         Command::Cache(args) => cmd::cache::run(&ctx, args),
+        Command::Plugins(args) => cmd::plugins::run(&ctx, args),
     };
     match result {
         Ok(code) => code,

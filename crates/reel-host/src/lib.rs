@@ -8,4 +8,5 @@
 
 pub mod cache;
 pub mod config;
+pub mod plugins;
 pub mod system;

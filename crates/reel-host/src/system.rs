@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use reel_decode::FfmpegTools;
+use reel_decode::hw::{Gpu, HwCodec, HwMethod, HwReport};
 use reel_pool::monitor::{MemoryProbe, SysinfoProbe};
 
 const GIB: u64 = 1 << 30;
@@ -100,6 +102,40 @@ pub struct Levels {
     pub aggressive: LevelDefaults,
 }
 
+/// The video hardware ffmpeg can use here, as `reel system --json` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Hardware {
+    /// The ffmpeg version, `None` when ffmpeg cannot be run.
+    pub ffmpeg: Option<String>,
+    /// ffmpeg's hardware decoding methods (`-hwaccel`), each with the device that
+    /// backs it and whether it is available.
+    pub hwaccels: Vec<HwMethod>,
+    /// ffmpeg's dedicated hardware decoders.
+    pub decoders: Vec<HwCodec>,
+    /// ffmpeg's hardware encoders.
+    pub encoders: Vec<HwCodec>,
+}
+
+impl Hardware {
+    /// The hardware decoding methods available here, by name.
+    pub fn available_hwaccels(&self) -> Vec<&str> {
+        self.hwaccels
+            .iter()
+            .filter(|m| m.available)
+            .map(|m| m.name.as_str())
+            .collect()
+    }
+
+    /// The hardware encoders available here, by name.
+    pub fn available_encoders(&self) -> Vec<&str> {
+        self.encoders
+            .iter()
+            .filter(|e| e.available)
+            .map(|e| e.name.as_str())
+            .collect()
+    }
+}
+
 /// What this machine is and what reel will do on it by default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SystemInfo {
@@ -111,14 +147,32 @@ pub struct SystemInfo {
     pub profile: Profile,
     /// Defaults for each optimisation level.
     pub levels: Levels,
+    /// Graphics devices.
+    pub gpus: Vec<Gpu>,
+    /// Hardware video decoding and encoding through ffmpeg.
+    pub hardware: Hardware,
 }
 
 impl SystemInfo {
-    /// Reads this machine.
+    /// Reads this machine, its GPUs and what the ffmpeg on `PATH` (or in
+    /// `REEL_FFMPEG`) can do with them.
     pub fn detect() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let memory_bytes = SysinfoProbe::new().sample().total_bytes;
         Self::for_machine(cores, memory_bytes)
+            .with_hardware(HwReport::detect(&FfmpegTools::from_env()))
+    }
+
+    /// The same machine with the hardware `report` found.
+    pub fn with_hardware(mut self, report: HwReport) -> Self {
+        self.gpus = report.gpus;
+        self.hardware = Hardware {
+            ffmpeg: report.ffmpeg,
+            hwaccels: report.hwaccels,
+            decoders: report.decoders,
+            encoders: report.encoders,
+        };
+        self
     }
 
     /// The profile and defaults of a machine with `cores` and `memory_bytes`.
@@ -135,6 +189,8 @@ impl SystemInfo {
             memory_bytes,
             profile,
             levels,
+            gpus: Vec::new(),
+            hardware: Hardware::default(),
         }
     }
 
@@ -198,7 +254,14 @@ mod tests {
     #[test]
     fn json_has_the_contract_keys() {
         let v = serde_json::to_value(SystemInfo::for_machine(2, 24 * GIB)).unwrap();
-        for key in ["cores", "memory_bytes", "profile", "levels"] {
+        for key in [
+            "cores",
+            "memory_bytes",
+            "profile",
+            "levels",
+            "gpus",
+            "hardware",
+        ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         assert_eq!(v["profile"], "low-end");
@@ -210,5 +273,38 @@ mod tests {
         let s = SystemInfo::detect();
         assert!(s.cores >= 1);
         assert!(s.memory_bytes > 0);
+        // ffmpeg is installed where the tests run.
+        assert!(s.hardware.ffmpeg.is_some());
+        for m in &s.hardware.hwaccels {
+            assert_eq!(m.available, m.device.is_some(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn hardware_is_reported_as_found() {
+        let report = HwReport {
+            ffmpeg: Some("5.1".into()),
+            gpus: reel_decode::hw::parse_nvidia_smi("0, NVIDIA H100 80GB HBM3, 81559, 550.54.15\n"),
+            hwaccels: vec![HwMethod {
+                name: "cuda".into(),
+                device: Some("/dev/nvidia0".into()),
+                available: true,
+            }],
+            decoders: Vec::new(),
+            encoders: vec![HwCodec {
+                name: "h264_nvenc".into(),
+                codec: "h264".into(),
+                api: "nvenc".into(),
+                available: true,
+            }],
+        };
+        let s = SystemInfo::for_machine(16, 128 * GIB).with_hardware(report);
+        assert_eq!(s.hardware.available_hwaccels(), ["cuda"]);
+        assert_eq!(s.hardware.available_encoders(), ["h264_nvenc"]);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["gpus"][0]["name"], "NVIDIA H100 80GB HBM3");
+        assert_eq!(v["gpus"][0]["memory_bytes"], 81559u64 << 20);
+        assert_eq!(v["hardware"]["hwaccels"][0]["available"], true);
+        assert_eq!(v["hardware"]["encoders"][0]["name"], "h264_nvenc");
     }
 }

@@ -4,11 +4,40 @@
 //! bounded instead of queueing).
 //!
 //! It owns the [`Stage`], [`Source`] and [`Sink`] traits that every processing step
-//! implements, the threads and channels that connect them, the drop policies, the
-//! adaptive quality controller and the metrics. It knows nothing of video formats,
-//! decoders, candle or plugins: a stage is a trait object that takes a `Frame`.
+//! implements, the threads and channels that connect them ([`Pipeline`]), the queue
+//! and error policies, parallel stages with their reorder window and dynamic workers,
+//! source-side skipping, the adaptive [`QualityController`] and the metrics
+//! ([`Snapshot`]). It knows nothing of video formats, decoders, candle or plugins: a
+//! stage is a trait object that takes a `Frame`.
+//!
+//! Every pooled buffer a pipeline holds goes back to its pool in every ending
+//! (completed, cancelled, failed) before [`PipelineHandle::join`] returns. In steady
+//! state, moving a frame through a pipeline allocates nothing.
+//!
+//! See [`Pipeline`] for an example.
 #![deny(missing_docs)]
 
+mod control;
+mod edge;
+mod metrics;
+mod outcome;
+mod parallel;
+mod quality;
+mod run;
+mod runner;
+mod scaling;
+mod skip;
+mod spec;
 mod stage;
 
-pub use stage::{BoxError, Emit, QualityKnob, Sink, Source, Stage, StageError};
+pub use control::{CancelToken, RunState};
+pub use metrics::{EdgeSnapshot, Percentiles, Snapshot, StageSnapshot};
+pub use outcome::{At, Outcome, PipelineError, Report};
+pub use quality::{
+    Clock, ManualClock, QualityChange, QualityConfig, QualityController, SystemClock,
+};
+pub use run::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_SCALING_PERIOD, Pipeline, PipelineHandle};
+pub use spec::{
+    BALANCED_DEADLINE, ErrorPolicy, Mode, QueuePolicy, Skip, StageFactory, StageSpec, UnknownMode,
+};
+pub use stage::{BoxError, Emit, NullSink, QualityKnob, Sink, Source, Stage, StageError};

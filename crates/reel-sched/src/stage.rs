@@ -104,6 +104,28 @@ pub trait Stage: Send {
     }
 }
 
+impl<S: Stage + ?Sized> Stage for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn process(&mut self, frame: Frame, out: &mut dyn Emit) -> Result<(), StageError> {
+        (**self).process(frame, out)
+    }
+
+    fn flush(&mut self, out: &mut dyn Emit) -> Result<(), StageError> {
+        (**self).flush(out)
+    }
+
+    fn tick_interval(&self) -> Option<Duration> {
+        (**self).tick_interval()
+    }
+
+    fn tick(&mut self, out: &mut dyn Emit) -> Result<(), StageError> {
+        (**self).tick(out)
+    }
+}
+
 /// Where frames come from (a decoder, a camera, a generator).
 pub trait Source: Send {
     /// A short description for messages (the input's path or URI).
@@ -131,6 +153,28 @@ pub trait Sink: Send {
 
     /// Called once after the last frame.
     fn finish(&mut self) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for Box<S> {
+    fn consume(&mut self, frame: Frame) -> Result<(), StageError> {
+        (**self).consume(frame)
+    }
+
+    fn finish(&mut self) -> Result<(), StageError> {
+        (**self).finish()
+    }
+}
+
+/// A sink that drops every frame (its buffer goes back to the pool): for pipelines
+/// whose stages write their own results, and for measuring.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn consume(&mut self, frame: Frame) -> Result<(), StageError> {
+        drop(frame);
         Ok(())
     }
 }

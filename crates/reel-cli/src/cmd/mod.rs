@@ -1,4 +1,7 @@
 //! One module per subcommand: its arguments and its `run`.
 
 pub mod cache;
+pub mod plugin_args;
+pub mod plugins;
+pub mod probe;
 pub mod system;

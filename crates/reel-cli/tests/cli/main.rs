@@ -1,6 +1,8 @@
 //! End-to-end tests of the `reel` binary: exit statuses, JSON output, error lines.
 
 mod cache;
+mod plugins;
+mod probe;
 mod system;
 
 use std::process::{Command, Output};

@@ -14,6 +14,18 @@ fn system_json_has_the_contract_keys() {
         assert!(l["pool_budget_bytes"].as_u64().unwrap() > 0, "{level}");
         assert!(l["batch_size"].as_u64().unwrap() >= 1, "{level}");
     }
+    assert!(v["gpus"].is_array());
+    let hw = &v["hardware"];
+    // ffmpeg is installed where the tests run, built with hardware methods and
+    // encoders; each says whether a device backs it.
+    assert!(hw["ffmpeg"].is_string(), "{hw}");
+    for list in ["hwaccels", "decoders", "encoders"] {
+        for item in hw[list].as_array().unwrap() {
+            assert!(item["name"].is_string(), "{item}");
+            assert!(item["available"].is_boolean(), "{item}");
+        }
+    }
+    assert!(!hw["encoders"].as_array().unwrap().is_empty());
 }
 
 #[test]
@@ -23,4 +35,5 @@ fn system_human_output_names_the_profile() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("profile:"), "{text}");
     assert!(text.contains("balanced"), "{text}");
+    assert!(text.contains("hardware decoding:"), "{text}");
 }

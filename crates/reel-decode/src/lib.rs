@@ -1,0 +1,145 @@
+//! `reel-decode` turns an input (a video file, a URL, a Y4M file, an image sequence or
+//! a `synthetic:` URI) into a stream of [`Frame`]s, one at a time, each decoded
+//! straight into a buffer from the caller's [`FramePool`], in the pixel format and at
+//! the size the caller asks for, with its index and presentation time.
+//!
+//! [`open`] picks the backend and returns a [`VideoSource`]: a `reel_sched::Source`
+//! that also tells what the probe found ([`VideoInfo`]) and which decoder is in use.
+//! [`probe`] answers the same questions without decoding. Backends:
+//!
+//! - ffmpeg (the [`ffmpeg`] module): the system's `ffmpeg` and `ffprobe` programs as
+//!   child processes, hardware decoding when the machine has it ([`hw`]), and an
+//!   encoder sink ([`ffmpeg::FfmpegEncoder`]).
+//! - pure Rust, with no system dependency: [`y4m`] files, [`images`] sequences (PNG,
+//!   JPEG) and [`synthetic`] sources with their ground truth. Conversion and
+//!   resizing for these come from `reel-ops`.
+//!
+//! The crate knows nothing of stages, queues, analysis or models: it produces frames
+//! and stops. It depends only on the pool, the frame vocabulary, the scheduler's
+//! `Source`/`Sink` traits and the frame operations.
+#![deny(missing_docs)]
+
+mod error;
+pub mod ffmpeg;
+pub mod hw;
+pub mod images;
+mod info;
+mod options;
+mod sampling;
+mod shape;
+pub mod synthetic;
+pub mod y4m;
+
+use reel_frame::{Frame, PixelFormat};
+use reel_pool::{FramePool, PooledBuf};
+use reel_sched::Source;
+
+pub use error::{DecodeError, Position};
+pub use info::{DecoderInfo, VideoInfo};
+pub use options::{
+    Backend, DecodeOptions, FFMPEG_ENV, FFPROBE_ENV, FfmpegTools, HwAccel, Limits, Sampling,
+    UnknownHwAccel,
+};
+
+/// A source of decoded frames that can tell what it decodes.
+///
+/// Frames come from [`Source::next_frame`] (errors boxed, as the scheduler wants them)
+/// or from [`read_frame`](VideoSource::read_frame) (errors typed). After an error the
+/// stream is over; frames delivered before it stay valid.
+pub trait VideoSource: Source {
+    /// What the probe found, and the decoder in use (updated once decoding starts,
+    /// for example after a fallback from hardware to software).
+    fn info(&self) -> &VideoInfo;
+
+    /// The next frame, `None` at the end, or the error that ended the stream.
+    fn read_frame(&mut self) -> Option<Result<Frame, DecodeError>>;
+
+    /// The operating-system process doing the decoding, for sources that run one.
+    fn process_id(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// Opens `input` for decoding with `opts`, taking frame buffers from `pool`.
+///
+/// Inputs: `synthetic:…` URIs (see [`synthetic`]), `.y4m` files ([`y4m`]), image
+/// sequences: a directory, a `%d` pattern or a single PNG/JPEG ([`images`]); anything
+/// else (video files, URLs, devices) goes to ffmpeg. [`Backend::Ffmpeg`] sends Y4M
+/// and images to ffmpeg too.
+pub fn open(
+    input: &str,
+    opts: &DecodeOptions,
+    pool: &FramePool,
+) -> Result<Box<dyn VideoSource>, DecodeError> {
+    opts.validate(input)?;
+    Ok(match route(input, opts)? {
+        Route::Synthetic => Box::new(synthetic::SyntheticSource::open(input, opts, pool)?),
+        Route::Y4m => Box::new(y4m::Y4mSource::open(input, opts, pool)?),
+        Route::Images => Box::new(images::ImageSequence::open(input, opts, pool)?),
+        Route::Ffmpeg => Box::new(ffmpeg::FfmpegSource::open(input, opts, pool)?),
+    })
+}
+
+/// What `input` holds, without decoding it.
+pub fn probe(input: &str, opts: &DecodeOptions) -> Result<VideoInfo, DecodeError> {
+    match route(input, opts)? {
+        Route::Synthetic => Ok(synthetic::SyntheticSpec::parse(input)?.info(input)),
+        Route::Y4m => y4m::probe(input, opts),
+        Route::Images => images::probe(input, opts),
+        Route::Ffmpeg => ffmpeg::probe(input, opts),
+    }
+}
+
+/// Which backend reads an input.
+enum Route {
+    Synthetic,
+    Y4m,
+    Images,
+    Ffmpeg,
+}
+
+fn route(input: &str, opts: &DecodeOptions) -> Result<Route, DecodeError> {
+    if synthetic::is_synthetic(input) {
+        return Ok(Route::Synthetic);
+    }
+    let native = if y4m::is_y4m(input) {
+        Some(Route::Y4m)
+    } else if images::is_sequence(input) {
+        Some(Route::Images)
+    } else {
+        None
+    };
+    match (opts.backend, native) {
+        (Backend::Ffmpeg, _) => Ok(Route::Ffmpeg),
+        (_, Some(route)) => Ok(route),
+        (Backend::Auto, None) => Ok(Route::Ffmpeg),
+        (Backend::Native, None) => Err(DecodeError::Unsupported {
+            input: input.to_string(),
+            what: "no pure-Rust reader for this input (only synthetic:, .y4m and images)".into(),
+        }),
+    }
+}
+
+/// A pool buffer for one `format` frame of `size`, refusing sizes that overflow.
+pub(crate) fn frame_buffer(
+    pool: &FramePool,
+    input: &str,
+    format: PixelFormat,
+    (width, height): (u32, u32),
+) -> Result<PooledBuf, DecodeError> {
+    let pool_err = |source| DecodeError::Pool {
+        input: input.to_string(),
+        width,
+        height,
+        format,
+        source,
+    };
+    let len = format
+        .frame_size(width, height)
+        .ok_or(reel_pool::PoolError::TooLarge {
+            requested: usize::MAX,
+            limit: pool.config().budget_bytes,
+        })
+        .map_err(pool_err)?;
+    pool.acquire(len).map_err(pool_err)
+}

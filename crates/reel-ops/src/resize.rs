@@ -1,0 +1,518 @@
+//! Resizing 8-bit pictures of any [`PixelFormat`].
+//!
+//! A [`Resizer`] is a separable fixed-point convolution: a vertical pass (every
+//! output row is a weighted sum of whole source rows, a loop the compiler turns into
+//! SIMD) into a scratch image, then a horizontal pass. The filter weights of each
+//! axis depend only on the sizes, so the resizer keeps them, with its scratch,
+//! between calls: resizing a stream of frames of the same sizes allocates nothing
+//! after the first frame.
+//!
+//! (`fast_image_resize` computes the same kind of tables on every call, which costs
+//! hundreds of small allocations per frame; it serves as the oracle and the baseline
+//! of this module's tests and bench.)
+
+use reel_frame::PixelFormat;
+
+use crate::{OpsError, check_len, frame_len};
+
+/// The resampling filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Filter {
+    /// The source pixel under each output pixel's centre: `floor((o + 0.5) * in / out)`.
+    Nearest,
+    /// Linear interpolation between the two nearest source pixels on each axis, with
+    /// a fixed 2x2 footprint whatever the scale: OpenCV's `INTER_LINEAR`, which YOLO
+    /// preprocessing uses. Aliases when shrinking by more than 2.
+    #[default]
+    Bilinear,
+    /// When shrinking, the average of the source area under each output pixel
+    /// (OpenCV's `INTER_AREA`): the filter for analysis at a reduced size. When
+    /// enlarging, the same as [`Filter::Bilinear`].
+    Area,
+}
+
+/// Fixed-point precision of the filter weights.
+const PREC: u32 = 14;
+const ONE: i32 = 1 << PREC;
+const ROUND: i32 = ONE / 2;
+
+/// Axis tables kept: width and height of the luma and the chroma planes.
+const CACHED_AXES: usize = 6;
+
+/// The filter weights of one axis for one pair of sizes.
+#[derive(Debug, Default, Clone)]
+struct Axis {
+    /// `(in_size, out_size)` the table is for.
+    key: Option<(u32, u32)>,
+    /// Taps per output pixel (the same for all; unused taps weigh zero).
+    window: usize,
+    /// First source index of each output pixel's window.
+    starts: Vec<u32>,
+    /// `window` weights per output pixel, summing to `ONE`.
+    weights: Vec<i16>,
+    /// Scratch for one output pixel's weights before quantisation.
+    taps: Vec<f64>,
+}
+
+impl Axis {
+    fn build(&mut self, filter: Filter, in_size: u32, out_size: u32) {
+        let scale = f64::from(in_size) / f64::from(out_size);
+        let filter = match filter {
+            Filter::Area if scale <= 1.0 => Filter::Bilinear,
+            f => f,
+        };
+        // Source pixels under output pixel `o`, for the area filter, in exact
+        // integers: output `o` covers [o * in, (o + 1) * in) in units of 1/out.
+        let (n_in, n_out) = (in_size as usize, out_size as usize);
+        let area_span = |o: usize| (o * n_in / n_out, ((o + 1) * n_in).div_ceil(n_out));
+        let window = match filter {
+            Filter::Nearest => 1,
+            Filter::Bilinear => 2,
+            Filter::Area => (0..n_out)
+                .map(|o| {
+                    let (first, end) = area_span(o);
+                    end - first
+                })
+                .max()
+                .unwrap_or(1),
+        }
+        .min(n_in);
+        self.key = Some((in_size, out_size));
+        self.window = window;
+        self.starts.clear();
+        self.weights.clear();
+        let last = in_size as usize - 1;
+        for o in 0..out_size as usize {
+            // Source index of the first tap, and the taps' weights in `self.taps`.
+            self.taps.clear();
+            let first = match filter {
+                Filter::Nearest => {
+                    // floor((o + 0.5) * in / out), exactly.
+                    self.taps.push(1.0);
+                    let centre =
+                        (2 * o as u64 + 1) * u64::from(in_size) / (2 * u64::from(out_size));
+                    (centre as usize).min(last)
+                }
+                Filter::Bilinear => {
+                    let centre = (o as f64 + 0.5) * scale - 0.5;
+                    let x0 = centre.floor();
+                    let frac = centre - x0;
+                    let i0 = (x0.max(0.0) as usize).min(last);
+                    let i1 = ((x0 + 1.0).max(0.0) as usize).min(last);
+                    if i0 == i1 {
+                        self.taps.push(1.0);
+                    } else {
+                        self.taps.extend([1.0 - frac, frac]);
+                    }
+                    i0
+                }
+                Filter::Area => {
+                    let (first, end) = area_span(o);
+                    for i in first..end {
+                        let overlap =
+                            ((i + 1) * n_out).min((o + 1) * n_in) - (i * n_out).max(o * n_in);
+                        self.taps.push(overlap as f64);
+                    }
+                    first
+                }
+            };
+            // Place the taps in a window that stays inside the source.
+            let start = first.min(in_size as usize - window);
+            let offset = first - start;
+            let base = self.weights.len();
+            self.weights.resize(base + window, 0);
+            let total: f64 = self.taps.iter().sum();
+            let slot = &mut self.weights[base..base + window];
+            let mut sum = 0i32;
+            let mut largest = offset;
+            for (i, &t) in self.taps.iter().enumerate().take(window - offset) {
+                let w = (t / total * f64::from(ONE)).round() as i16;
+                slot[offset + i] = w;
+                sum += i32::from(w);
+                if w > slot[largest] {
+                    largest = offset + i;
+                }
+            }
+            // Rounding may leave the sum off by a little: the largest tap absorbs it.
+            slot[largest] += (ONE - sum) as i16;
+            self.starts.push(start as u32);
+        }
+    }
+}
+
+/// Resizes pictures, keeping its filter tables and scratch between calls: no
+/// allocation per frame in steady state.
+#[derive(Debug, Clone)]
+pub struct Resizer {
+    filter: Filter,
+    axes: [Axis; CACHED_AXES],
+    next_slot: usize,
+    /// The vertical pass's output when a horizontal pass follows.
+    scratch: Vec<u8>,
+    /// One row of accumulators for the vertical pass.
+    acc: Vec<i32>,
+}
+
+impl Default for Resizer {
+    fn default() -> Self {
+        Self::new(Filter::default())
+    }
+}
+
+/// A plane to read: bytes, width and height in pixels, bytes per row.
+#[derive(Clone, Copy)]
+pub(crate) struct PlaneRef<'a> {
+    pub data: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+}
+
+/// A plane to write: bytes from its first pixel, size in pixels, bytes per row.
+pub(crate) struct PlaneMut<'a> {
+    pub data: &'a mut [u8],
+    pub width: usize,
+    pub height: usize,
+    pub stride: usize,
+}
+
+impl Resizer {
+    /// A resizer with `filter`.
+    pub fn new(filter: Filter) -> Self {
+        Self {
+            filter,
+            axes: Default::default(),
+            next_slot: 0,
+            scratch: Vec::new(),
+            acc: Vec::new(),
+        }
+    }
+
+    /// The filter this resizer applies.
+    pub fn filter(&self) -> Filter {
+        self.filter
+    }
+
+    /// Resizes a `src_w` x `src_h` picture into `dst_w` x `dst_h`, both in `format`
+    /// and tightly packed as [`PixelFormat::planes`] describes. Each plane is
+    /// resized on its own (chroma planes at their own sizes).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resize(
+        &mut self,
+        src: &[u8],
+        src_w: u32,
+        src_h: u32,
+        dst: &mut [u8],
+        dst_w: u32,
+        dst_h: u32,
+        format: PixelFormat,
+    ) -> Result<(), OpsError> {
+        check_len(frame_len(format, src_w, src_h)?, src.len())?;
+        check_len(frame_len(format, dst_w, dst_h)?, dst.len())?;
+        let src_planes = format.planes(src_w, src_h);
+        let dst_planes = format.planes(dst_w, dst_h);
+        for (i, (sp, dp)) in src_planes.iter().zip(dst_planes.iter()).enumerate() {
+            // Bytes per pixel of this plane: interleaved chroma has two.
+            let channels = match (format, i) {
+                (PixelFormat::Nv12, 1) => 2,
+                _ => format.bytes_per_pixel().unwrap_or(1),
+            };
+            let src = PlaneRef {
+                data: &src[sp.offset..sp.offset + sp.len()],
+                width: sp.stride / channels,
+                height: sp.rows,
+                stride: sp.stride,
+            };
+            let dst = PlaneMut {
+                data: &mut dst[dp.offset..dp.offset + dp.len()],
+                width: dp.stride / channels,
+                height: dp.rows,
+                stride: dp.stride,
+            };
+            self.resize_plane(channels, src, dst)?;
+        }
+        Ok(())
+    }
+
+    /// Resizes one plane of `channels` interleaved bytes per pixel. `dst` may be a
+    /// region of a larger picture (its stride longer than its width).
+    pub(crate) fn resize_plane(
+        &mut self,
+        channels: usize,
+        src: PlaneRef<'_>,
+        dst: PlaneMut<'_>,
+    ) -> Result<(), OpsError> {
+        let fits = |len: usize, width: usize, height: usize, stride: usize| {
+            width > 0
+                && height > 0
+                && stride >= width * channels
+                && (height - 1) * stride + width * channels <= len
+        };
+        if !fits(src.data.len(), src.width, src.height, src.stride)
+            || !fits(dst.data.len(), dst.width, dst.height, dst.stride)
+        {
+            return Err(OpsError::Resize(format!(
+                "a {}x{} plane does not fit its buffer",
+                if fits(src.data.len(), src.width, src.height, src.stride) {
+                    dst.width
+                } else {
+                    src.width
+                },
+                if fits(src.data.len(), src.width, src.height, src.stride) {
+                    dst.height
+                } else {
+                    src.height
+                },
+            )));
+        }
+        match channels {
+            1 => self.plane::<1>(src, dst),
+            2 => self.plane::<2>(src, dst),
+            3 => self.plane::<3>(src, dst),
+            4 => self.plane::<4>(src, dst),
+            n => {
+                return Err(OpsError::Resize(format!(
+                    "{n} bytes per pixel is not supported"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached table for `in_size -> out_size`, built if missing, never evicting
+    /// slot `keep`.
+    fn axis(&mut self, in_size: usize, out_size: usize, keep: Option<usize>) -> usize {
+        let key = Some((in_size as u32, out_size as u32));
+        if let Some(i) = self.axes.iter().position(|a| a.key == key) {
+            return i;
+        }
+        let mut slot = self.next_slot % CACHED_AXES;
+        if Some(slot) == keep {
+            slot = (slot + 1) % CACHED_AXES;
+        }
+        self.next_slot = slot + 1;
+        self.axes[slot].build(self.filter, in_size as u32, out_size as u32);
+        slot
+    }
+
+    fn plane<const C: usize>(&mut self, src: PlaneRef<'_>, dst: PlaneMut<'_>) {
+        let x = (src.width != dst.width).then(|| self.axis(src.width, dst.width, None));
+        let y = (src.height != dst.height).then(|| self.axis(src.height, dst.height, x));
+        match (x, y) {
+            (None, None) => {
+                let row = src.width * C;
+                for r in 0..src.height {
+                    dst.data[r * dst.stride..][..row]
+                        .copy_from_slice(&src.data[r * src.stride..][..row]);
+                }
+            }
+            (None, Some(y)) => {
+                vertical(&self.axes[y], src, dst, C, &mut self.acc);
+            }
+            (Some(x), None) => horizontal::<C>(&self.axes[x], src, dst),
+            (Some(x), Some(y)) => {
+                let row = src.width * C;
+                let len = row * dst.height;
+                if self.scratch.len() < len {
+                    self.scratch.resize(len, 0);
+                }
+                let mid = PlaneMut {
+                    data: &mut self.scratch[..len],
+                    width: src.width,
+                    height: dst.height,
+                    stride: row,
+                };
+                vertical(&self.axes[y], src, mid, C, &mut self.acc);
+                let mid = PlaneRef {
+                    data: &self.scratch[..len],
+                    width: src.width,
+                    height: dst.height,
+                    stride: row,
+                };
+                horizontal::<C>(&self.axes[x], mid, dst);
+            }
+        }
+    }
+}
+
+crate::simd::multiversion! {
+    /// Resamples the rows of `src` into the rows of `dst` (same width).
+    fn vertical[](axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>, channels: usize, acc: &mut Vec<i32>) -> () {
+    let row = src.width * channels;
+    let window = axis.window;
+    let src_row = |i: usize| &src.data[i * src.stride..][..row];
+    for (o, (&start, weights)) in axis
+        .starts
+        .iter()
+        .zip(axis.weights.chunks_exact(window))
+        .enumerate()
+    {
+        let start = start as usize;
+        let out = &mut dst.data[o * dst.stride..][..row];
+        match *weights {
+            [_] => out.copy_from_slice(src_row(start)),
+            [w0, w1] => {
+                let (w0, w1) = (i32::from(w0), i32::from(w1));
+                let (a, b) = (src_row(start), src_row(start + 1));
+                for ((d, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                    *d = ((w0 * i32::from(a) + w1 * i32::from(b) + ROUND) >> PREC).min(255) as u8;
+                }
+            }
+            _ => {
+                if acc.len() < row {
+                    acc.resize(row, 0);
+                }
+                let acc = &mut acc[..row];
+                acc.fill(ROUND);
+                for (k, &w) in weights.iter().enumerate() {
+                    if w == 0 {
+                        continue;
+                    }
+                    let w = i32::from(w);
+                    for (a, &s) in acc.iter_mut().zip(src_row(start + k)) {
+                        *a += w * i32::from(s);
+                    }
+                }
+                for (d, &a) in out.iter_mut().zip(acc.iter()) {
+                    *d = (a >> PREC).min(255) as u8;
+                }
+            }
+        }
+    }
+}
+    avx2 = vertical_avx2, generic = []
+}
+
+crate::simd::multiversion! {
+    /// Resamples each row of `src` into the row of `dst` below it (same height).
+    fn horizontal[const C: usize](axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>) -> () {
+    let window = axis.window;
+    for r in 0..src.height {
+        let src_row = &src.data[r * src.stride..][..src.width * C];
+        let dst_row = &mut dst.data[r * dst.stride..][..dst.width * C];
+        let pixels = dst_row
+            .chunks_exact_mut(C)
+            .zip(&axis.starts)
+            .zip(axis.weights.chunks_exact(window));
+        if window == 1 {
+            for ((d, &start), _) in pixels {
+                d.copy_from_slice(&src_row[start as usize * C..][..C]);
+            }
+            continue;
+        }
+        for ((d, &start), weights) in pixels {
+            let taps = &src_row[start as usize * C..][..window * C];
+            let mut acc = [ROUND; C];
+            for (px, &w) in taps.chunks_exact(C).zip(weights) {
+                let w = i32::from(w);
+                for c in 0..C {
+                    acc[c] += w * i32::from(px[c]);
+                }
+            }
+            for c in 0..C {
+                d[c] = (acc[c] >> PREC).min(255) as u8;
+            }
+        }
+    }
+}
+    avx2 = horizontal_avx2, generic = [C]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(filter: Filter, in_size: u32, out_size: u32) -> Axis {
+        let mut a = Axis::default();
+        a.build(filter, in_size, out_size);
+        a
+    }
+
+    #[test]
+    fn weights_sum_to_one_and_windows_stay_inside() {
+        for filter in [Filter::Nearest, Filter::Bilinear, Filter::Area] {
+            for (i, o) in [
+                (1, 7),
+                (7, 1),
+                (10, 3),
+                (1920, 320),
+                (342, 399),
+                (548, 640),
+                (5, 5),
+            ] {
+                let a = table(filter, i, o);
+                assert_eq!(a.starts.len(), o as usize);
+                for (s, w) in a.starts.iter().zip(a.weights.chunks_exact(a.window)) {
+                    assert!(*s as usize + a.window <= i as usize, "{filter:?} {i}->{o}");
+                    assert_eq!(w.iter().map(|&w| i32::from(w)).sum::<i32>(), ONE);
+                    assert!(w.iter().all(|&w| w >= 0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn area_averages_whole_blocks() {
+        // 4 -> 2 and 6 -> 2: each output pixel is the mean of its block.
+        let mut r = Resizer::new(Filter::Area);
+        let src = [10u8, 20, 30, 50];
+        let mut dst = [0u8; 2];
+        r.resize(&src, 4, 1, &mut dst, 2, 1, PixelFormat::Gray8)
+            .unwrap();
+        assert_eq!(dst, [15, 40]);
+        let src = [0u8, 3, 6, 9, 12, 15];
+        r.resize(&src, 1, 6, &mut dst, 1, 2, PixelFormat::Gray8)
+            .unwrap();
+        assert_eq!(dst, [3, 12]);
+    }
+
+    #[test]
+    fn bilinear_interpolates_like_opencv() {
+        // 2 -> 4 upscale: centres at -0.25, 0.25, 0.75, 1.25 of the source.
+        let mut r = Resizer::new(Filter::Bilinear);
+        let mut dst = [0u8; 4];
+        r.resize(&[0, 200], 2, 1, &mut dst, 4, 1, PixelFormat::Gray8)
+            .unwrap();
+        assert_eq!(dst, [0, 50, 150, 200]);
+    }
+
+    #[test]
+    fn nearest_picks_the_pixel_under_the_centre() {
+        let mut r = Resizer::new(Filter::Nearest);
+        let mut dst = [0u8; 2];
+        r.resize(&[1, 2, 3, 4], 4, 1, &mut dst, 2, 1, PixelFormat::Gray8)
+            .unwrap();
+        assert_eq!(dst, [2, 4]);
+    }
+
+    #[test]
+    fn planar_formats_resize_each_plane() {
+        let mut r = Resizer::new(Filter::Area);
+        let (w, h) = (8u32, 4u32);
+        let mut src = vec![0u8; PixelFormat::Nv12.frame_size(w, h).unwrap()];
+        src[..32].fill(100);
+        for uv in src[32..].chunks_exact_mut(2) {
+            uv[0] = 60;
+            uv[1] = 200;
+        }
+        let mut dst = vec![0u8; PixelFormat::Nv12.frame_size(4, 2).unwrap()];
+        r.resize(&src, w, h, &mut dst, 4, 2, PixelFormat::Nv12)
+            .unwrap();
+        assert_eq!(&dst[..8], &[100; 8]);
+        assert_eq!(&dst[8..], &[60, 200, 60, 200]);
+    }
+
+    #[test]
+    fn rejects_bad_sizes() {
+        let mut r = Resizer::default();
+        let mut dst = [0u8; 4];
+        assert_eq!(
+            r.resize(&[0; 3], 2, 2, &mut dst, 2, 2, PixelFormat::Gray8),
+            Err(OpsError::BufferSize { needed: 4, got: 3 })
+        );
+        assert!(matches!(
+            r.resize(&[0; 4], 2, 2, &mut dst, 0, 2, PixelFormat::Gray8),
+            Err(OpsError::BadSize { .. })
+        ));
+    }
+}
