@@ -98,10 +98,6 @@ pub fn bytes(n: u64) -> String {
 /// A progress bar on stderr, shown only when stdout is a terminal and `--quiet` was
 /// not given; otherwise a hidden bar that costs nothing. `total` is the number of
 /// items when known (then the bar shows a rate and an ETA), else a spinner counts.
-#[expect(
-    dead_code,
-    reason = "the commands that process video use it; remove this then"
-)]
 pub fn progress_bar(ctx: &Context, total: Option<u64>, what: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if ctx.quiet || !std::io::stdout().is_terminal() {

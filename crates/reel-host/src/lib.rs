@@ -6,6 +6,7 @@
 //! line, terminals or progress bars, which belong to `reel-cli`.
 #![deny(missing_docs)]
 
+pub mod analyze;
 pub mod cache;
 pub mod config;
 pub mod plugins;

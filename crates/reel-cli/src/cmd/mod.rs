@@ -1,6 +1,8 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub mod analyze;
 pub mod cache;
+pub mod demo;
 pub mod plugin_args;
 pub mod plugins;
 pub mod probe;

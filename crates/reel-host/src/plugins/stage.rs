@@ -35,7 +35,7 @@ pub struct PluginStats {
 }
 
 /// A snapshot of a plugin stage's counts, as reports show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct PluginReport {
     /// The plugin's name.
     pub plugin: String,
