@@ -1,5 +1,6 @@
 //! End-to-end tests of the `reel` binary: exit statuses, JSON output, error lines.
 
+mod analyze;
 mod cache;
 mod plugins;
 mod probe;
