@@ -13,6 +13,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  demo [ARGS…]           build the sample plugins and reel (release), then run `reel demo ARGS…`:
+                         a generated video with known cuts, analysed, against the truth
   test                   fmt check, clippy (-D warnings), plugin build, every test of the workspace
   ci                     what CI runs: the same as `test`
   build-plugins [--release] [--fixtures]
@@ -36,6 +38,7 @@ fn run() -> Result<()> {
     };
     match cmd.as_str() {
         "test" | "ci" => test(),
+        "demo" => demo(&args[1..]),
         "build-plugins" => {
             let mut release = false;
             let mut fixtures = false;
@@ -89,6 +92,26 @@ fn step(name: &str, mut cmd: Command) -> Result<()> {
         "xtask: {name} ok in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// Builds the plugins and reel in release, then runs `reel demo` with `args`.
+fn demo(args: &[String]) -> Result<()> {
+    build_plugins(true, false)?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-q", "-p", "reel-cli"]);
+    step("cargo build --release -p reel-cli", build)?;
+    let exe = target_dir()
+        .join("release")
+        .join(format!("reel{}", std::env::consts::EXE_SUFFIX));
+    let status = Command::new(&exe)
+        .arg("demo")
+        .args(args)
+        .status()
+        .with_context(|| format!("could not start {}", exe.display()))?;
+    if !status.success() {
+        bail!("reel demo failed ({status})");
+    }
     Ok(())
 }
 
