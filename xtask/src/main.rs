@@ -6,8 +6,13 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
+mod oracle;
+mod pyscenedetect;
+mod reel;
 #[cfg(test)]
 mod tidy;
+mod video;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -21,6 +26,13 @@ commands:
                          build every crate under plugins/ into target/plugins/ (the folder
                          reel searches in a development checkout); with --fixtures, also the
                          test fixtures of tests/fixtures/plugins/ into target/plugin-fixtures/
+  bench [--out FILE] [--seconds N] [--runs N] [--skip-pyscenedetect]
+                         `reel analyze` fps against `ffmpeg -i X -f null -` and PySceneDetect
+                         on a 720p and a 1080p H.264 file (N seconds, default 30; N runs,
+                         default 3); JSON report (default target/reel-bench/analyze.json)
+  oracle [--out FILE]    reel's scene cuts against PySceneDetect's and the true cuts on made
+                         and real videos; fails on any difference; JSON report (default
+                         target/reel-bench/oracle.json)
 ";
 
 fn main() {
@@ -54,6 +66,41 @@ fn run() -> Result<()> {
             }
             build_plugins(release, fixtures)
         }
+        "bench" => {
+            let mut opts = bench::Options {
+                out: target_dir().join("reel-bench/analyze.json"),
+                seconds: 30,
+                runs: 3,
+                skip_pyscenedetect: false,
+            };
+            let mut rest = args[1..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--out" => opts.out = option_value(a, rest.next()),
+                    "--seconds" => opts.seconds = option_value(a, rest.next()),
+                    "--runs" => opts.runs = option_value(a, rest.next()),
+                    "--skip-pyscenedetect" => opts.skip_pyscenedetect = true,
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            if opts.seconds == 0 || opts.runs == 0 {
+                usage_error("--seconds and --runs must be at least 1");
+            }
+            bench::run(&opts)
+        }
+        "oracle" => {
+            let mut opts = oracle::Options {
+                out: target_dir().join("reel-bench/oracle.json"),
+            };
+            let mut rest = args[1..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--out" => opts.out = option_value(a, rest.next()),
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            oracle::run(&opts)
+        }
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -62,6 +109,23 @@ fn run() -> Result<()> {
             eprint!("unknown command `{other}`\n\n{USAGE}");
             std::process::exit(2);
         }
+    }
+}
+
+/// Prints a usage error and the usage, and exits with status 2.
+fn usage_error(message: &str) -> ! {
+    eprint!("{message}\n\n{USAGE}");
+    std::process::exit(2);
+}
+
+/// The value after `option`, parsed; a usage error when missing or malformed.
+fn option_value<T: std::str::FromStr>(option: &str, value: Option<&String>) -> T {
+    let Some(value) = value else {
+        usage_error(&format!("`{option}` needs a value"));
+    };
+    match value.parse() {
+        Ok(v) => v,
+        Err(_) => usage_error(&format!("`{option}`: cannot use {value:?}")),
     }
 }
 
