@@ -245,6 +245,9 @@ impl CancelFlag {
     }
 }
 
+/// A progress callback: the pipeline's figures, and the frames expected when known.
+pub type Progress<'a> = dyn FnMut(&Snapshot, Option<u64>) + 'a;
+
 /// Where results go and what runs besides the analysis.
 pub struct JobIo<'a> {
     /// Receives one JSON line per analysed frame; `None` to keep only the summary.
@@ -256,7 +259,7 @@ pub struct JobIo<'a> {
     pub plugins: Vec<PluginStage>,
     /// Called about ten times a second with the pipeline's figures and the number
     /// of frames expected, when known.
-    pub progress: Option<&'a mut dyn FnMut(&Snapshot, Option<u64>)>,
+    pub progress: Option<&'a mut Progress<'a>>,
     /// Stops the run when raised.
     pub cancel: CancelFlag,
 }
@@ -329,7 +332,7 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
         CacheStatus::Off
     };
 
-    let base = DecodeOptions::default().with_hwaccel(opts.hwaccel.clone());
+    let base = DecodeOptions::default().with_hwaccel(opts.hwaccel);
     let info = reel_decode::probe(&opts.input, &base)?;
     let (dw, dh) = info.display_size();
     let size = analysis_size(dw, dh, opts.size);

@@ -98,7 +98,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     opts.detector = args.detector;
     opts.threshold = settings.analyze.threshold;
     opts.min_scene_len = settings.analyze.min_scene_len;
-    opts.hwaccel = args.hwaccel.clone();
+    opts.hwaccel = args.hwaccel;
     opts.pool_budget_bytes = settings.pool_budget_bytes;
 
     let plugins = plugin_stages(&args.plugins, &settings.plugin_dirs)?;

@@ -1,5 +1,9 @@
 //! `reel analyze` and `reel demo` end to end: cuts against the truth, the output
 //! files, the cache, interruption, bad input and flat memory.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a failed test"
+)]
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -98,7 +102,8 @@ fn synthetic_cuts_equal_the_truth() {
 #[test]
 fn cuts_of_ffmpeg_made_videos_equal_the_truth_and_the_outputs_follow_the_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &[(&str, u64)]); 2] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, u64)]);
+    let cases: [Case; 2] = [
         (
             "a.mp4",
             "320x240",
