@@ -161,6 +161,23 @@ impl HwReport {
     }
 }
 
+/// What `auto` decodes with: the method [`HwReport::auto_choice`] picks, or `None`
+/// for software. A machine with no graphics device (most servers and CI machines)
+/// is answered from the device files alone, without running ffmpeg; otherwise the
+/// report is worked out once per process, as [`cached`] does.
+pub fn auto_choice(tools: &FfmpegTools) -> Option<(HwAccel, Option<String>)> {
+    static DEVICES: OnceLock<bool> = OnceLock::new();
+    let any_device = *DEVICES.get_or_init(|| {
+        let d = Devices::detect();
+        !d.gpus.is_empty() || d.macos
+    });
+    if any_device {
+        cached(tools).auto_choice()
+    } else {
+        None
+    }
+}
+
 /// The report for the default tools, worked out once per process.
 pub fn cached(tools: &FfmpegTools) -> HwReport {
     static CACHE: OnceLock<(FfmpegTools, HwReport)> = OnceLock::new();
@@ -541,5 +558,11 @@ Encoders:
         let missing = HwReport::detect(&FfmpegTools::new("/nonexistent/ffmpeg", "x"));
         assert!(missing.ffmpeg.is_none());
         assert!(missing.hwaccels.is_empty());
+    }
+
+    #[test]
+    fn the_auto_shortcut_agrees_with_the_full_report() {
+        let tools = FfmpegTools::from_env();
+        assert_eq!(auto_choice(&tools), HwReport::detect(&tools).auto_choice());
     }
 }

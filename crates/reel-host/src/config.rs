@@ -267,7 +267,7 @@ impl Environment {
     /// This machine and this user.
     pub fn detect() -> Self {
         Self {
-            system: SystemInfo::detect(),
+            system: SystemInfo::machine(),
             default_cache_dir: crate::cache::default_dir(),
             user_config_dir: dirs::config_dir().map(|d| d.join("reel")),
             home: dirs::home_dir(),

@@ -157,10 +157,15 @@ impl SystemInfo {
     /// Reads this machine, its GPUs and what the ffmpeg on `PATH` (or in
     /// `REEL_FFMPEG`) can do with them.
     pub fn detect() -> Self {
+        Self::machine().with_hardware(reel_decode::hw::cached(&FfmpegTools::from_env()))
+    }
+
+    /// This machine's cores, memory, profile and defaults, without asking ffmpeg or
+    /// the GPUs anything: what choosing settings needs, at no start-up cost.
+    pub fn machine() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let memory_bytes = SysinfoProbe::new().sample().total_bytes;
         Self::for_machine(cores, memory_bytes)
-            .with_hardware(HwReport::detect(&FfmpegTools::from_env()))
     }
 
     /// The same machine with the hardware `report` found.

@@ -171,7 +171,7 @@ impl FfmpegSource {
             .check(input, u64::from(base_size.0), u64::from(base_size.1))?;
         let hw = match opts.hwaccel {
             HwAccel::None => None,
-            HwAccel::Auto => hw::cached(&opts.tools).auto_choice(),
+            HwAccel::Auto => hw::auto_choice(&opts.tools),
             other => Some((other, hw::cached(&opts.tools).device_for(other))),
         };
         Ok(Self {
@@ -794,7 +794,13 @@ impl FfmpegSource {
             );
         }
         if size != self.info.display_size() {
-            let _ = write!(chain, ",scale={}:{}", size.0, size.1);
+            let _ = write!(
+                chain,
+                ",scale={}:{}:flags={}",
+                size.0,
+                size.1,
+                self.opts.scaler.name()
+            );
         }
         let _ = write!(
             chain,
