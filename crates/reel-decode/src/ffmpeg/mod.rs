@@ -83,6 +83,11 @@ impl Input {
         &self.name
     }
 
+    /// The path, when it is a regular file.
+    pub(crate) fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
     /// Whether it is a regular file (which can be read again and sought in).
     pub(crate) fn is_local_file(&self) -> bool {
         self.file.is_some()

@@ -72,8 +72,64 @@ struct FormatJson {
     bit_rate: Option<String>,
 }
 
-/// Runs ffprobe on `input` and reads its first video stream.
+/// Which regular file a remembered probe was of: the file unchanged and the same
+/// programs and limits give the same facts.
+#[derive(Debug, Clone, PartialEq)]
+struct ProbeKey {
+    path: std::path::PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    tools: FfmpegTools,
+    limits: Limits,
+}
+
+impl ProbeKey {
+    fn of(input: &Input, tools: &FfmpegTools, limits: &Limits) -> Option<Self> {
+        let path = input.file()?;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            tools: tools.clone(),
+            limits: *limits,
+        })
+    }
+}
+
+/// The last successful probe of a regular file. A job usually probes its input to
+/// choose the decode size and then opens it, which probes again: remembering one
+/// answer saves an ffprobe run (tens of milliseconds) per input.
+static LAST_PROBE: std::sync::Mutex<Option<(ProbeKey, StreamFacts)>> = std::sync::Mutex::new(None);
+
+/// Runs ffprobe on `input` and reads its first video stream; a regular file that has
+/// not changed since the last probe of it is answered from memory.
 pub(crate) fn probe(
+    input: &Input,
+    tools: &FfmpegTools,
+    limits: &Limits,
+) -> Result<StreamFacts, DecodeError> {
+    let key = ProbeKey::of(input, tools, limits);
+    if let Some(key) = &key {
+        let last = LAST_PROBE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((k, facts)) = last.as_ref()
+            && k == key
+        {
+            return Ok(facts.clone());
+        }
+    }
+    let facts = run_ffprobe(input, tools, limits)?;
+    if let Some(key) = key {
+        *LAST_PROBE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((key, facts.clone()));
+    }
+    Ok(facts)
+}
+
+fn run_ffprobe(
     input: &Input,
     tools: &FfmpegTools,
     limits: &Limits,
