@@ -38,7 +38,7 @@ pub use error::{DecodeError, Position};
 pub use info::{DecoderInfo, VideoInfo};
 pub use options::{
     Backend, DecodeOptions, FFMPEG_ENV, FFPROBE_ENV, FfmpegTools, HwAccel, Limits, Sampling,
-    UnknownHwAccel,
+    Scaler, UnknownHwAccel,
 };
 
 /// A source of decoded frames that can tell what it decodes.

@@ -48,6 +48,37 @@ pub struct DecodeOptions {
     pub strict: bool,
     /// Frame rate given to image sequences, which carry none. Default 25.
     pub sequence_fps: f64,
+    /// How the ffmpeg backend resamples when the output size differs from the
+    /// source's. Default [`Scaler::Bicubic`], ffmpeg's own default.
+    pub scaler: Scaler,
+}
+
+/// The resampling filter used when frames are scaled inside ffmpeg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scaler {
+    /// Bicubic: ffmpeg's default, the smoothest of these.
+    #[default]
+    Bicubic,
+    /// Bilinear.
+    Bilinear,
+    /// Area averaging: good for large reductions.
+    Area,
+    /// ffmpeg's fast bilinear: the cheapest, but it aliases fine patterns when it
+    /// downsizes a lot (a moving texture can then look like a scene change).
+    FastBilinear,
+}
+
+impl Scaler {
+    /// The name as ffmpeg's `scale` filter spells it (`flags=NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Bicubic => "bicubic",
+            Self::Bilinear => "bilinear",
+            Self::Area => "area",
+            Self::FastBilinear => "fast_bilinear",
+        }
+    }
 }
 
 impl Default for DecodeOptions {
@@ -63,6 +94,7 @@ impl Default for DecodeOptions {
             limits: Limits::default(),
             strict: true,
             sequence_fps: 25.0,
+            scaler: Scaler::default(),
         }
     }
 }
@@ -95,6 +127,12 @@ impl DecodeOptions {
     /// Sets the hardware decoding mode.
     pub fn with_hwaccel(mut self, hwaccel: HwAccel) -> Self {
         self.hwaccel = hwaccel;
+        self
+    }
+
+    /// Sets the resampling filter for scaling inside ffmpeg.
+    pub fn with_scaler(mut self, scaler: Scaler) -> Self {
+        self.scaler = scaler;
         self
     }
 

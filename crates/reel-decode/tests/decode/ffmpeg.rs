@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use reel_decode::ffmpeg::FfmpegSource;
-use reel_decode::{DecodeOptions, HwAccel, Sampling, open, probe};
+use reel_decode::{DecodeOptions, HwAccel, Sampling, Scaler, open, probe};
 use reel_frame::{Frame, PixelFormat};
 use reel_pool::FramePool;
 use reel_sched::QualityKnob;
@@ -263,6 +263,60 @@ fn output_size_and_formats_come_from_ffmpeg() {
             assert_eq!(md5(f), oracle[f.index as usize], "{format}");
         }
     }
+}
+
+#[test]
+fn each_scaler_gives_ffmpegs_own_frames_for_its_flags() {
+    let path = fixtures::testsrc_mp4();
+    let opts = software()
+        .with_size(160, 90)
+        .with_sampling(Sampling::every(10));
+    let mut firsts = Vec::new();
+    for scaler in [
+        Scaler::Bicubic,
+        Scaler::Bilinear,
+        Scaler::Area,
+        Scaler::FastBilinear,
+    ] {
+        let vf = format!("scale=160:90:flags={},format=rgb24", scaler.name());
+        let oracle = framemd5(&path, Some(&vf));
+        let frames = decode_all(&path, &opts.clone().with_scaler(scaler));
+        assert_eq!(frames.len(), 5, "{scaler:?}");
+        for f in &frames {
+            assert_eq!((f.width(), f.height()), (160, 90));
+            assert_eq!(md5(f), oracle[f.index as usize], "{scaler:?}");
+        }
+        firsts.push(md5(&frames[0]));
+    }
+    // The flags reach ffmpeg: the filters give different pictures.
+    assert_ne!(firsts[0], firsts[3]);
+}
+
+#[test]
+fn a_file_changed_between_probes_is_probed_again() {
+    let dir = fixtures::scratch();
+    let path = dir.path().join("changing.mp4");
+    let make = |size: &str| {
+        fixtures::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=25:duration=0.4"),
+            "-pix_fmt",
+            "yuv420p",
+            path.to_str().unwrap(),
+        ]);
+    };
+    make("320x240");
+    let input = path.to_str().unwrap();
+    assert_eq!(probe(input, &software()).unwrap().width, 320);
+    // Asked again, unchanged: the same answer.
+    assert_eq!(probe(input, &software()).unwrap().width, 320);
+    make("208x160");
+    let info = probe(input, &software()).unwrap();
+    assert_eq!((info.width, info.height), (208, 160));
+    let frames = decode_all(&path, &software());
+    assert_eq!(frames[0].width(), 208);
 }
 
 #[test]
