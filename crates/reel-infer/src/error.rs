@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum InferError {
     /// The weights file could not be opened or read.
-    #[error("cannot read model {}: {source}", path.display())]
+    #[error("cannot read model {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
