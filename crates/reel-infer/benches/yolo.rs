@@ -100,7 +100,10 @@ fn main() {
         "threads": threads,
     });
     println!("yolov8n 640x640, CPU, {threads} threads, median of {runs} runs");
-    println!("reel:          batch 1 {b1:8.1} ms   batch 8 {:6.1} img/s", 8e3 / b8);
+    println!(
+        "reel:          batch 1 {b1:8.1} ms   batch 8 {:6.1} img/s",
+        8e3 / b8
+    );
 
     let ort = Command::new("python3")
         .args(["-c", ORT])
@@ -116,7 +119,10 @@ fn main() {
         Ok(out) => {
             println!(
                 "onnxruntime:   skipped ({}); pip install onnxruntime numpy",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed")
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("failed")
             );
             None
         }
@@ -127,8 +133,14 @@ fn main() {
     };
     let mut report = serde_json::json!({ "model": "yolov8n (fixture)", "imgsz": 640, "runs": runs, "reel": reel });
     if let Some(o) = ort {
-        let (o1, o8) = (o["batch1_ms"].as_f64().unwrap(), o["batch8_ms"].as_f64().unwrap());
-        println!("onnxruntime:   batch 1 {o1:8.1} ms   batch 8 {:6.1} img/s", 8e3 / o8);
+        let (o1, o8) = (
+            o["batch1_ms"].as_f64().unwrap(),
+            o["batch8_ms"].as_f64().unwrap(),
+        );
+        println!(
+            "onnxruntime:   batch 1 {o1:8.1} ms   batch 8 {:6.1} img/s",
+            8e3 / o8
+        );
         println!(
             "reel / ort:    batch 1 {:.1}x slower, batch 8 {:.1}x slower",
             b1 / o1,
