@@ -494,6 +494,12 @@ mod tests {
         assert_eq!(d["label"], "person");
         assert_eq!(d["class_id"], 0);
         assert_eq!(d["conf"], 0.5);
-        assert_eq!(d["box"], serde_json::json!([1.0, 2.5, 30.0, 40.0]));
+        let b: Vec<f64> = d["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(b, [1.0, 2.5, 30.0, 40.0]);
     }
 }
