@@ -30,6 +30,9 @@ commands:
                          `reel analyze` fps against `ffmpeg -i X -f null -` and PySceneDetect
                          on a 720p and a 1080p H.264 file (N seconds, default 30; N runs,
                          default 3); JSON report (default target/reel-bench/analyze.json)
+  bench infer [--runs N] YOLOv8n at 640 on the CPU: reel's latency at batch 1 and throughput
+                         at batch 8 against ONNX Runtime (python3's onnxruntime, when present)
+                         on the same model; JSON report (target/reel-bench/infer.json)
   oracle [--out FILE]    reel's scene cuts against PySceneDetect's and the true cuts on made
                          and real videos; fails on any difference; JSON report (default
                          target/reel-bench/oracle.json)
@@ -65,6 +68,21 @@ fn run() -> Result<()> {
                 }
             }
             build_plugins(release, fixtures)
+        }
+        "bench" if args.get(1).map(String::as_str) == Some("infer") => {
+            let mut bench = cargo();
+            bench.args(["bench", "-p", "reel-infer", "--bench", "yolo"]);
+            let mut rest = args[2..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--runs" => {
+                        let runs: u32 = option_value(a, rest.next());
+                        bench.env("REEL_BENCH_RUNS", runs.max(1).to_string());
+                    }
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            step("cargo bench -p reel-infer --bench yolo", bench)
         }
         "bench" => {
             let mut opts = bench::Options {

@@ -15,7 +15,7 @@ mod output;
 #[derive(Debug, Parser)]
 #[command(name = "reel", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  reel demo\n  reel analyze input.mp4 --out frames.jsonl --json\n  reel system --json\n  reel probe input.mp4\n  reel plugins list\n  reel cache stats"
+    after_help = "Examples:\n  reel demo\n  reel analyze input.mp4 --out frames.jsonl --json\n  reel detect input.mp4 --model yolov8n --out dets.jsonl\n  reel system --json\n  reel probe input.mp4\n  reel plugins list\n  reel cache stats"
 )]
 struct Cli {
     /// More log output (repeat for more: -v info, -vv debug, -vvv trace).
@@ -43,6 +43,8 @@ struct Cli {
 enum Command {
     /// Scene cuts and per-frame measurements of a video (cached per file).
     Analyze(cmd::analyze::Args),
+    /// Detect objects with a YOLOv8 model, frame by frame, in batches.
+    Detect(cmd::detect::Args),
     /// Analyse a generated video with known cuts and show what was found.
     Demo(cmd::demo::Args),
     /// Show what a video (or image sequence, Y4M file, synthetic: source) holds.
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Analyze(args) => cmd::analyze::run(&ctx, args),
+        Command::Detect(args) => cmd::detect::run(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
         Command::Probe(args) => cmd::probe::run(&ctx, args),
         Command::System(args) => cmd::system::run(&ctx, args),

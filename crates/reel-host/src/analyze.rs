@@ -593,7 +593,7 @@ impl LineSink {
 }
 
 /// A JSON number (non-finite values become null).
-fn json_number(v: f64) -> String {
+pub(crate) fn json_number(v: f64) -> String {
     if v.is_finite() {
         // Six decimals keep the lines short and exact enough for every measure.
         let s = format!("{v:.6}");

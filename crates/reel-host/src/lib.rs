@@ -9,5 +9,6 @@
 pub mod analyze;
 pub mod cache;
 pub mod config;
+pub mod detect;
 pub mod plugins;
 pub mod system;

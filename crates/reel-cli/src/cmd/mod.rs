@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod cache;
 pub mod demo;
+pub mod detect;
 pub mod plugin_args;
 pub mod plugins;
 pub mod probe;

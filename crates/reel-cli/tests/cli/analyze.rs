@@ -396,14 +396,22 @@ fn memory_is_flat_whatever_the_length() {
     let run = |frames: u32| {
         let uri =
             format!("synthetic:scenes?width=160&height=90&fps=30&frames={frames}&scenes=4&seed=2");
-        let out = reel(&["analyze", &uri, "--size", "64x36", "--json"]);
+        // No cache: a cached summary would report another process's pool.
+        let out = reel(&["analyze", &uri, "--size", "64x36", "--json", "--no-cache"]);
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         json(&out)
     };
     let short = run(1800);
     let long = run(18000);
     assert_eq!(long["frames_analyzed"], 18000);
-    assert_eq!(short["pool"]["peak_bytes"], long["pool"]["peak_bytes"]);
+    // The frames in flight are bounded by the queues; whether the source holds one
+    // more decoded frame while it waits for room depends on scheduling, so the
+    // peaks may differ by one frame (64x36 RGB: a 7168-byte size class), never more.
+    let (ps, pl) = (
+        short["pool"]["peak_bytes"].as_u64().unwrap(),
+        long["pool"]["peak_bytes"].as_u64().unwrap(),
+    );
+    assert!(ps.abs_diff(pl) <= 7168, "pool peak {ps} vs {pl}");
     let (a, b) = (
         short["peak_rss_bytes"].as_f64().unwrap(),
         long["peak_rss_bytes"].as_f64().unwrap(),

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod cache;
+mod detect;
 mod plugins;
 mod probe;
 mod system;

@@ -1,0 +1,79 @@
+//! The network against PyTorch's output for the same weights and input.
+
+use candle_core::{Device, Tensor};
+
+use crate::{fixture, fixture_model, fixture_tensors, load_net, read_f32};
+
+/// Max |Δ| over the box rows (0-3), max relative Δ over them, max |Δ| over the
+/// score rows, between two `[84, 8400]` outputs.
+fn compare(ours: &[f32], reference: &[f32]) -> (f32, f32, f32) {
+    let a = 8400;
+    assert_eq!(ours.len(), reference.len());
+    let (mut boxes, mut rel, mut scores) = (0f32, 0f32, 0f32);
+    for (i, (x, y)) in ours.iter().zip(reference).enumerate() {
+        let d = (x - y).abs();
+        assert!(d.is_finite(), "non-finite value at {i}: {x} vs {y}");
+        if i < 4 * a {
+            boxes = boxes.max(d);
+            rel = rel.max(d / y.abs().max(1.0));
+        } else {
+            scores = scores.max(d);
+        }
+    }
+    (boxes, rel, scores)
+}
+
+fn input() -> Tensor {
+    let x = read_f32(&fixture("input_messi5_640.f32"));
+    Tensor::from_vec(x, (1, 3, 640, 640), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn matches_the_reference_output() {
+    let model = fixture_model();
+    let out = model.net.forward(&input()).unwrap();
+    assert_eq!(out.dims3().unwrap(), (1, 84, 8400));
+    let ours: Vec<f32> = out.flatten_all().unwrap().to_vec1().unwrap();
+    let reference = read_f32(&fixture("output_torch.f32"));
+    let (boxes, rel, scores) = compare(&ours, &reference);
+    println!("parity: max |Δ| boxes {boxes:.3e} px (relative {rel:.3e}), scores {scores:.3e}");
+    // Boxes are input pixels up to ~720: 1e-4 relative. ONNX Runtime on the same
+    // model is 2e-5 relative from PyTorch.
+    assert!(rel < 1e-4, "boxes differ by {boxes} px, {rel} relative");
+    assert!(scores < 1e-4, "scores differ by {scores}");
+}
+
+#[test]
+fn hub_naming_loads_and_gives_the_same_output() {
+    // The candle hub files keep batch-norm unfolded under other names: rename the
+    // fixture's tensors that way.
+    let renamed: std::collections::HashMap<String, Tensor> = fixture_tensors()
+        .into_iter()
+        .map(|(k, v)| (reel_infer::weights::to_hub_name(&k).unwrap(), v))
+        .collect();
+    assert!(renamed.contains_key("net.b2.0.bottleneck.0.cv1.conv.weight"));
+    assert!(renamed.contains_key("fpn.n6.cv2.bn.running_var"));
+    assert!(renamed.contains_key("head.dfl.conv.weight"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("yolov8n_hub.safetensors");
+    candle_core::safetensors::save(&renamed, &path).unwrap();
+    let net = load_net(&path).unwrap();
+    assert_eq!(net.variant(), reel_infer::Variant::N);
+    let x = input();
+    let a: Vec<f32> = net
+        .forward(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let b: Vec<f32> = fixture_model()
+        .net
+        .forward(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(a, b, "the same weights under hub names give another output");
+}
