@@ -120,3 +120,75 @@ pub fn progress_bar(ctx: &Context, total: Option<u64>, what: &str) -> indicatif:
     bar.set_prefix(what.to_string());
     bar
 }
+
+/// The `--out` file, buffered, or `None` when the command was given none.
+pub fn create_output(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(Some(Box::new(std::io::BufWriter::new(file))))
+}
+
+/// A flag that Ctrl-C raises, so that a job stops cleanly and keeps what it found.
+pub fn cancel_on_ctrlc(what: &str) -> reel_host::analyze::CancelFlag {
+    let cancel = reel_host::analyze::CancelFlag::new();
+    let on_signal = cancel.clone();
+    if let Err(e) = ctrlc::set_handler(move || on_signal.raise()) {
+        tracing::warn!("Ctrl-C will not stop the {what} cleanly: {e}");
+    }
+    cancel
+}
+
+/// Moves a frames progress bar on from a pipeline snapshot; the bar gets its length
+/// and an ETA once the number of frames to expect is known.
+pub fn show_frames(
+    bar: &indicatif::ProgressBar,
+    snapshot: &reel_sched::Snapshot,
+    expected: Option<u64>,
+) {
+    if let Some(n) = expected
+        && bar.length() != Some(n)
+    {
+        bar.set_length(n);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+    }
+    bar.set_position(snapshot.frames_out);
+}
+
+/// Writes a job's summary as pretty JSON to `path`, when one was asked for.
+pub fn write_summary<T: serde::Serialize>(
+    path: Option<&std::path::Path>,
+    summary: &T,
+) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(summary).context("encoding the summary")?;
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("writing the summary to {}", path.display()))
+}
+
+/// How a job that has printed its summary ends: an error when the pipeline failed
+/// (`failure`, reported as `doing: message`), exit status 1 when it was interrupted.
+pub fn job_exit(
+    failure: Option<String>,
+    interrupted: bool,
+    doing: &str,
+) -> anyhow::Result<std::process::ExitCode> {
+    if let Some(message) = failure {
+        anyhow::bail!("{doing}: {message}");
+    }
+    if interrupted {
+        eprintln!("error: interrupted; the results above are partial");
+        return Ok(std::process::ExitCode::from(1));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -22,6 +22,7 @@ use reel_sched::{Mode, Pipeline, Sink, Snapshot, Stage, StageError, StageSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, CacheError, EntryWriter, FileIdentity};
+use crate::lines::{LineOut, json_number};
 use crate::plugins::{PluginReport, PluginStage, StatsHandle};
 
 /// The version of the result format; part of every cache key, so that a change of
@@ -387,7 +388,7 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
         error: None,
     }));
     let sink = LineSink {
-        out: io.out.take(),
+        out: LineOut::new(io.out.take(), "frame lines"),
         state: Arc::clone(&shared),
         line: String::with_capacity(256),
     };
@@ -561,7 +562,7 @@ struct SinkState {
 
 /// Writes one JSON line per frame, whole and flushed, and feeds the cache writer.
 struct LineSink {
-    out: Option<Box<dyn Write + Send>>,
+    out: LineOut,
     state: Arc<Mutex<SinkState>>,
     line: String,
 }
@@ -592,35 +593,12 @@ impl LineSink {
     }
 }
 
-/// A JSON number (non-finite values become null).
-pub(crate) fn json_number(v: f64) -> String {
-    if v.is_finite() {
-        // Six decimals keep the lines short and exact enough for every measure.
-        let s = format!("{v:.6}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s.is_empty() || s == "-" {
-            "0".to_string()
-        } else {
-            s.to_string()
-        }
-    } else {
-        "null".to_string()
-    }
-}
-
 impl Sink for LineSink {
     fn consume(&mut self, frame: Frame) -> Result<(), StageError> {
         self.format(&frame);
         let index = frame.index;
         drop(frame);
-        if let Some(out) = self.out.as_mut() {
-            let mut buf = std::mem::take(&mut self.line);
-            buf.push('\n');
-            let written = out.write_all(buf.as_bytes()).and_then(|()| out.flush());
-            buf.pop();
-            self.line = buf;
-            written.map_err(|e| StageError::fatal(format!("writing frame lines: {e}")))?;
-        }
+        self.out.write_line(&mut self.line)?;
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.lines += 1;
         state.end = state.end.max(index + 1);
@@ -635,11 +613,7 @@ impl Sink for LineSink {
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
-        if let Some(out) = self.out.as_mut() {
-            out.flush()
-                .map_err(|e| StageError::fatal(format!("writing frame lines: {e}")))?;
-        }
-        Ok(())
+        self.out.finish()
     }
 }
 
@@ -657,16 +631,6 @@ mod tests {
         assert_eq!((s[2].start_s, s[2].end_s), (2.5, 4.0));
         assert!(scenes(&[], 0, 30.0).is_empty());
         assert_eq!(scenes(&[], 5, 0.0)[0].end_s, 0.0);
-    }
-
-    #[test]
-    fn numbers_are_short_and_valid_json() {
-        assert_eq!(json_number(1.5), "1.5");
-        assert_eq!(json_number(2.0), "2");
-        assert_eq!(json_number(0.0), "0");
-        assert_eq!(json_number(f64::NAN), "null");
-        assert_eq!(json_number(-0.25), "-0.25");
-        assert_eq!(json_number(1e-9), "0");
     }
 
     #[test]

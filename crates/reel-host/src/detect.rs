@@ -23,7 +23,8 @@ use reel_pool::{FramePool, MemoryMonitor};
 use reel_sched::{Mode, Pipeline, Sink, StageError, StageSpec};
 use serde::{Deserialize, Serialize};
 
-use crate::analyze::{CancelFlag, PoolSummary, Progress, VideoSummary, json_number};
+use crate::analyze::{CancelFlag, PoolSummary, Progress, VideoSummary};
+use crate::lines::{LineOut, json_number};
 
 /// What to detect in and how.
 #[derive(Debug, Clone)]
@@ -284,7 +285,7 @@ pub fn run(opts: &DetectOptions, mut io: DetectIo<'_>) -> Result<DetectSummary, 
 
     let shared = Arc::new(Mutex::new(SinkState::default()));
     let sink = DetsSink {
-        out: io.out.take(),
+        out: LineOut::new(io.out.take(), "detection lines"),
         state: Arc::clone(&shared),
         line: String::with_capacity(1024),
     };
@@ -385,7 +386,7 @@ struct SinkState {
 
 /// Writes one JSON line per frame, whole and flushed, and counts labels.
 struct DetsSink {
-    out: Option<Box<dyn Write + Send>>,
+    out: LineOut,
     state: Arc<Mutex<SinkState>>,
     line: String,
 }
@@ -432,26 +433,16 @@ impl Sink for DetsSink {
             }
         }
         drop(frame);
-        if let Some(out) = self.out.as_mut() {
-            self.line.push('\n');
-            let written = out
-                .write_all(self.line.as_bytes())
-                .and_then(|()| out.flush());
-            if let Err(e) = written {
-                state.error = Some(e.to_string());
-                return Err(StageError::fatal(format!("writing detection lines: {e}")));
-            }
+        if let Err(e) = self.out.write_line(&mut self.line) {
+            state.error = Some(e.to_string());
+            return Err(e);
         }
         state.lines += 1;
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), StageError> {
-        if let Some(out) = self.out.as_mut() {
-            out.flush()
-                .map_err(|e| StageError::fatal(format!("writing detection lines: {e}")))?;
-        }
-        Ok(())
+        self.out.finish()
     }
 }
 
@@ -482,7 +473,7 @@ mod tests {
             bbox: BBox::new(1.0, 2.5, 30.0, 40.0),
         });
         let mut sink = DetsSink {
-            out: None,
+            out: LineOut::new(None, "detection lines"),
             state: Arc::new(Mutex::new(SinkState::default())),
             line: String::new(),
         };

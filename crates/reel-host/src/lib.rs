@@ -10,5 +10,6 @@ pub mod analyze;
 pub mod cache;
 pub mod config;
 pub mod detect;
+mod lines;
 pub mod plugins;
 pub mod system;

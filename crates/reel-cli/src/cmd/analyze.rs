@@ -2,16 +2,13 @@
 //! JSON lines, with a summary; answered from the analysis cache when the file is
 //! unchanged.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use reel_decode::HwAccel;
-use reel_host::analyze::{
-    self, AnalyzeError, AnalyzeOptions, AnalyzeSummary, CancelFlag, Detector,
-};
+use reel_host::analyze::{self, AnalyzeError, AnalyzeOptions, AnalyzeSummary, Detector};
 use reel_host::cache::Cache;
 use reel_host::config::{Config, FrameSize, parse_bytes};
 use reel_host::plugins::{Catalog, PluginStage, SearchPath};
@@ -112,31 +109,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         },
         _ => None,
     };
-    let out: Option<Box<dyn Write + Send>> = match &args.out {
-        Some(path) => Some(Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        ))),
-        None => None,
-    };
-
-    let cancel = CancelFlag::new();
-    let on_signal = cancel.clone();
-    if let Err(e) = ctrlc::set_handler(move || on_signal.raise()) {
-        tracing::warn!("Ctrl-C will not stop the analysis cleanly: {e}");
-    }
+    let out = output::create_output(args.out.as_deref())?;
+    let cancel = output::cancel_on_ctrlc("analysis");
     let bar = output::progress_bar(ctx, None, "analyze");
     let mut progress = |snapshot: &reel_sched::Snapshot, expected: Option<u64>| {
-        if let Some(n) = expected
-            && bar.length() != Some(n)
-        {
-            bar.set_length(n);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-        }
-        bar.set_position(snapshot.frames_out);
+        output::show_frames(&bar, snapshot, expected);
     };
     let io = analyze::JobIo {
         out,
@@ -155,14 +132,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).with_context(|| format!("analysing {}", args.input)),
     };
     report(ctx, &args, &summary)?;
-    if let Some(message) = failure {
-        anyhow::bail!("analysing {}: {message}", args.input);
-    }
-    if summary.interrupted {
-        eprintln!("error: interrupted; the results above are partial");
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    output::job_exit(
+        failure,
+        summary.interrupted,
+        &format!("analysing {}", args.input),
+    )
 }
 
 /// Loads the `--plugin` stages.
@@ -188,11 +162,7 @@ pub fn plugin_stages(
 
 /// Writes the summary where asked and prints it.
 fn report(ctx: &Context, args: &Args, summary: &AnalyzeSummary) -> anyhow::Result<()> {
-    if let Some(path) = &args.summary {
-        let text = serde_json::to_string_pretty(summary).context("encoding the summary")?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("writing the summary to {}", path.display()))?;
-    }
+    output::write_summary(args.summary.as_deref(), summary)?;
     if args.json {
         return output::print_json(summary);
     }

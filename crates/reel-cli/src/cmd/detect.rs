@@ -1,15 +1,13 @@
 //! `reel detect`: YOLOv8 object detection on every (or every Nth) frame of a video,
 //! streamed as JSON lines, with a summary of what was found.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use reel_decode::HwAccel;
-use reel_host::analyze::CancelFlag;
 use reel_host::config::{Config, parse_bytes};
 use reel_host::detect::{self, DetectError, DetectIo, DetectOptions, DetectSummary};
 use reel_infer::{DeviceSpec, Precision};
@@ -110,31 +108,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     opts.hwaccel = args.hwaccel;
     opts.pool_budget_bytes = settings.pool_budget_bytes;
 
-    let out: Option<Box<dyn Write + Send>> = match &args.out {
-        Some(path) => Some(Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        ))),
-        None => None,
-    };
-
-    let cancel = CancelFlag::new();
-    let on_signal = cancel.clone();
-    if let Err(e) = ctrlc::set_handler(move || on_signal.raise()) {
-        tracing::warn!("Ctrl-C will not stop the detection cleanly: {e}");
-    }
+    let out = output::create_output(args.out.as_deref())?;
+    let cancel = output::cancel_on_ctrlc("detection");
     let bar = output::progress_bar(ctx, None, "detect");
     let mut progress = |snapshot: &reel_sched::Snapshot, expected: Option<u64>| {
-        if let Some(n) = expected
-            && bar.length() != Some(n)
-        {
-            bar.set_length(n);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} frames {per_sec} ETA {eta}",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-        }
-        bar.set_position(snapshot.frames_out);
+        output::show_frames(&bar, snapshot, expected);
     };
     let io = DetectIo {
         out,
@@ -154,23 +132,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     report(ctx, &args, &summary)?;
-    if let Some(message) = failure {
-        anyhow::bail!("detecting objects in {}: {message}", args.input);
-    }
-    if summary.interrupted {
-        eprintln!("error: interrupted; the results above are partial");
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    output::job_exit(
+        failure,
+        summary.interrupted,
+        &format!("detecting objects in {}", args.input),
+    )
 }
 
 /// Writes the summary where asked and prints it.
 fn report(ctx: &Context, args: &Args, summary: &DetectSummary) -> anyhow::Result<()> {
-    if let Some(path) = &args.summary {
-        let text = serde_json::to_string_pretty(summary).context("encoding the summary")?;
-        std::fs::write(path, text + "\n")
-            .with_context(|| format!("writing the summary to {}", path.display()))?;
-    }
+    output::write_summary(args.summary.as_deref(), summary)?;
     if args.json {
         return output::print_json(summary);
     }
