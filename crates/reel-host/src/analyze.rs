@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reel_decode::{DecodeError, DecodeOptions, HwAccel, Sampling, Scaler, VideoInfo};
 use reel_frame::Frame;
@@ -22,6 +22,7 @@ use reel_sched::{Mode, Pipeline, Sink, Snapshot, Stage, StageError, StageSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{Cache, CacheError, EntryWriter, FileIdentity};
+use crate::job;
 use crate::lines::{LineOut, json_number};
 use crate::plugins::{PluginReport, PluginStage, StatsHandle};
 
@@ -150,6 +151,21 @@ pub struct VideoSummary {
     pub codec: String,
 }
 
+impl VideoSummary {
+    /// The probe's facts, at the video's display size.
+    pub fn of(info: &VideoInfo) -> Self {
+        let (width, height) = info.display_size();
+        Self {
+            width,
+            height,
+            fps: info.fps,
+            frames: info.frames,
+            duration_s: info.duration_s,
+            codec: info.codec.clone(),
+        }
+    }
+}
+
 /// One scene: from its first frame to its last, inclusive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scene {
@@ -174,6 +190,19 @@ pub struct PoolSummary {
     pub hits: u64,
     /// Buffers that had to be allocated.
     pub misses: u64,
+}
+
+impl PoolSummary {
+    /// `pool`'s figures now.
+    pub fn of(pool: &FramePool) -> Self {
+        let s = pool.stats();
+        Self {
+            budget_bytes: s.budget_bytes as u64,
+            peak_bytes: s.peak_bytes as u64,
+            hits: s.hits,
+            misses: s.misses,
+        }
+    }
 }
 
 /// Whether the result came from the cache.
@@ -403,21 +432,10 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
     for plugin in io.plugins.drain(..) {
         pipeline = pipeline.stage(StageSpec::sequential(plugin));
     }
-    let handle = pipeline.spawn();
-    while !handle.is_finished() {
-        if io.cancel.is_raised() {
-            handle.cancel();
-        }
-        if let Some(progress) = io.progress.as_mut() {
-            progress(&handle.metrics(), expected);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let report = handle.join();
+    let report = job::watch(pipeline.spawn(), &io.cancel, io.progress.take(), expected);
     let interrupted = report.is_cancelled();
     let metrics = report.metrics.clone();
 
-    let stats = pool.stats();
     let lines;
     let end;
     let writer;
@@ -434,14 +452,7 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
     let wall_s = started.elapsed().as_secs_f64();
     let summary = AnalyzeSummary {
         input: opts.input.clone(),
-        video: VideoSummary {
-            width: dw,
-            height: dh,
-            fps: info.fps,
-            frames: info.frames,
-            duration_s: info.duration_s,
-            codec: info.codec.clone(),
-        },
+        video: VideoSummary::of(&info),
         analysis_size: [size.0, size.1],
         detector: opts.detector,
         frames_decoded: metrics.frames_in,
@@ -455,12 +466,7 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
             0.0
         },
         peak_rss_bytes: reel_pool::peak_rss_bytes(),
-        pool: PoolSummary {
-            budget_bytes: stats.budget_bytes as u64,
-            peak_bytes: stats.peak_bytes as u64,
-            hits: stats.hits,
-            misses: stats.misses,
-        },
+        pool: PoolSummary::of(&pool),
         cache: cache_status,
         interrupted,
         plugins: handles.iter().map(StatsHandle::report).collect(),
@@ -482,12 +488,7 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
 
 /// The number of frames the run should deliver, when the probe knows.
 fn expected_frames(info: &VideoInfo, opts: &AnalyzeOptions) -> Option<u64> {
-    let frames = info.frames.or_else(|| {
-        info.duration_s
-            .map(|d| (d * info.fps).round())
-            .filter(|n| n.is_finite() && *n > 0.0)
-            .map(|n| n as u64)
-    })?;
+    let frames = job::source_frames(info)?;
     let mut n = frames.div_ceil(u64::from(opts.every.max(1)));
     if let Some(fps) = opts.sample_fps
         && fps < info.fps

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use reel_decode::{DecodeError, DecodeOptions, HwAccel, Sampling, VideoInfo};
+use reel_decode::{DecodeError, DecodeOptions, HwAccel, Sampling};
 use reel_frame::{Frame, PixelFormat};
 use reel_infer::{
     DetectConfig, DetectStage, Detector, DeviceSpec, HubOptions, InferError, ModelManager,
@@ -24,6 +24,7 @@ use reel_sched::{Mode, Pipeline, Sink, StageError, StageSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::{CancelFlag, PoolSummary, Progress, VideoSummary};
+use crate::job;
 use crate::lines::{LineOut, json_number};
 
 /// What to detect in and how.
@@ -281,7 +282,7 @@ pub fn run(opts: &DetectOptions, mut io: DetectIo<'_>) -> Result<DetectSummary, 
             ..Sampling::all()
         });
     let frames = reel_decode::open(&opts.input, &decode, &pool)?;
-    let expected = expected_frames(&info, opts.every);
+    let expected = job::source_frames(&info).map(|n| n.div_ceil(u64::from(opts.every.max(1))));
 
     let shared = Arc::new(Mutex::new(SinkState::default()));
     let sink = DetsSink {
@@ -297,16 +298,7 @@ pub fn run(opts: &DetectOptions, mut io: DetectIo<'_>) -> Result<DetectSummary, 
             opts.batch_wait,
         )))
         .spawn();
-    while !handle.is_finished() {
-        if io.cancel.is_raised() {
-            handle.cancel();
-        }
-        if let Some(progress) = io.progress.as_mut() {
-            progress(&handle.metrics(), expected);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let report = handle.join();
+    let report = job::watch(handle, &io.cancel, io.progress.take(), expected);
     let interrupted = report.is_cancelled();
     let state = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
     if let Some(e) = &state.error {
@@ -314,25 +306,9 @@ pub fn run(opts: &DetectOptions, mut io: DetectIo<'_>) -> Result<DetectSummary, 
     }
     let batches = stats.report();
     let wall_s = started.elapsed().as_secs_f64();
-    let pool_summary = |p: &FramePool| {
-        let s = p.stats();
-        PoolSummary {
-            budget_bytes: s.budget_bytes as u64,
-            peak_bytes: s.peak_bytes as u64,
-            hits: s.hits,
-            misses: s.misses,
-        }
-    };
     let summary = DetectSummary {
         input: opts.input.clone(),
-        video: VideoSummary {
-            width: dw,
-            height: dh,
-            fps: info.fps,
-            frames: info.frames,
-            duration_s: info.duration_s,
-            codec: info.codec.clone(),
-        },
+        video: VideoSummary::of(&info),
         model: model_summary,
         device,
         frames_decoded: report.metrics.frames_in,
@@ -352,8 +328,8 @@ pub fn run(opts: &DetectOptions, mut io: DetectIo<'_>) -> Result<DetectSummary, 
             0.0
         },
         peak_rss_bytes: reel_pool::peak_rss_bytes(),
-        pool: pool_summary(&pool),
-        input_pool: pool_summary(detector.input_pool()),
+        pool: PoolSummary::of(&pool),
+        input_pool: PoolSummary::of(detector.input_pool()),
         interrupted,
     };
     if let Some(error) = report.error() {
@@ -364,17 +340,6 @@ pub fn run(opts: &DetectOptions, mut io: DetectIo<'_>) -> Result<DetectSummary, 
         });
     }
     Ok(summary)
-}
-
-/// The number of frames the run should deliver, when the probe knows.
-fn expected_frames(info: &VideoInfo, every: u32) -> Option<u64> {
-    let frames = info.frames.or_else(|| {
-        info.duration_s
-            .map(|d| (d * info.fps).round())
-            .filter(|n| n.is_finite() && *n > 0.0)
-            .map(|n| n as u64)
-    })?;
-    Some(frames.div_ceil(u64::from(every.max(1))))
 }
 
 #[derive(Default)]

@@ -10,6 +10,7 @@ pub mod analyze;
 pub mod cache;
 pub mod config;
 pub mod detect;
+mod job;
 mod lines;
 pub mod plugins;
 pub mod system;
