@@ -267,6 +267,32 @@ fn frame_ops(c: &mut Criterion) {
         });
     }
 
+    // The analysis path of in-process decoding: a decoder's yuv420p picture
+    // area-resized to the analysis size, against copying the same bytes once (the
+    // least any reader of the whole picture pays).
+    for ((sw, sh), (dw, dh)) in [
+        ((1280u32, 720u32), (256u32, 144u32)),
+        ((1920, 1080), (256, 144)),
+    ] {
+        let src = in_format(&frames(sw, sh)[0], PixelFormat::Yuv420p, sw, sh);
+        let mut dst = vec![0u8; PixelFormat::Yuv420p.frame_size(dw, dh).expect("size")];
+        let mut ours = Resizer::new(Filter::Area);
+        g.bench_function(
+            format!("resize_area_yuv420p_{sw}x{sh}_to_{dw}x{dh}/reel"),
+            |b| {
+                b.iter(|| {
+                    ours.resize(&src, sw, sh, &mut dst, dw, dh, PixelFormat::Yuv420p)
+                        .expect("ok")
+                })
+            },
+        );
+        let mut copy = vec![0u8; src.len()];
+        g.bench_function(
+            format!("resize_area_yuv420p_{sw}x{sh}_to_{dw}x{dh}/memcpy"),
+            |b| b.iter(|| copy.copy_from_slice(&src)),
+        );
+    }
+
     let mut boxed = vec![0u8; 640 * 640 * 3];
     let mut tensor = vec![0f32; 640 * 640 * 3];
     let mut r = Resizer::new(Filter::Bilinear);

@@ -50,6 +50,10 @@ struct Axis {
     starts: Vec<u32>,
     /// `window` weights per output pixel, summing to `ONE`.
     weights: Vec<i16>,
+    /// The same weights in 8 bits (summing to 256), for the area filter when
+    /// shrinking: sums of at most 255 x 256 fit 16-bit lanes, twice as many per
+    /// instruction as 32-bit ones. Empty for the other filters.
+    weights8: Vec<u8>,
     /// Scratch for one output pixel's weights before quantisation.
     taps: Vec<f64>,
 }
@@ -81,6 +85,8 @@ impl Axis {
         self.window = window;
         self.starts.clear();
         self.weights.clear();
+        self.weights8.clear();
+        let narrow = filter == Filter::Area && scale >= 2.0;
         let last = in_size as usize - 1;
         for o in 0..out_size as usize {
             // Source index of the first tap, and the taps' weights in `self.taps`.
@@ -136,6 +142,20 @@ impl Axis {
             // Rounding may leave the sum off by a little: the largest tap absorbs it.
             slot[largest] += (ONE - sum) as i16;
             self.starts.push(start as u32);
+            if narrow {
+                let base8 = self.weights8.len();
+                self.weights8.resize(base8 + window, 0);
+                let slot8 = &mut self.weights8[base8..base8 + window];
+                let mut sum8 = 0u32;
+                for (i, &t) in self.taps.iter().enumerate().take(window - offset) {
+                    let w = (t / total * 256.0).round() as u8;
+                    slot8[offset + i] = w;
+                    sum8 += u32::from(w);
+                }
+                // The largest tap absorbs the rounding, as above (shrinking by 2 or
+                // more, no tap weighs over 128).
+                slot8[largest] = (256 + u32::from(slot8[largest]) - sum8) as u8;
+            }
         }
     }
 }
@@ -150,13 +170,31 @@ pub struct Resizer {
     /// The vertical pass's output when a horizontal pass follows.
     scratch: Vec<u8>,
     /// One row of accumulators for the vertical pass.
-    acc: Vec<i32>,
+    acc: Sums,
 }
 
 impl Default for Resizer {
     fn default() -> Self {
         Self::new(Filter::default())
     }
+}
+
+/// One plane of a picture held by someone else (a decoder's frame): its bytes, from
+/// its first pixel, and the bytes from one row's start to the next.
+#[derive(Debug, Clone, Copy)]
+pub struct StridedPlane<'a> {
+    /// The plane's bytes, from its first pixel.
+    pub data: &'a [u8],
+    /// Bytes from the start of one row to the start of the next.
+    pub stride: usize,
+}
+
+/// One row of sums for the vertical pass: 32-bit for the 14-bit weights, 16-bit
+/// for the 8-bit ones.
+#[derive(Debug, Clone, Default)]
+struct Sums {
+    wide: Vec<i32>,
+    narrow: Vec<u16>,
 }
 
 /// A plane to read: bytes, width and height in pixels, bytes per row.
@@ -184,7 +222,7 @@ impl Resizer {
             axes: Default::default(),
             next_slot: 0,
             scratch: Vec::new(),
-            acc: Vec::new(),
+            acc: Sums::default(),
         }
     }
 
@@ -222,6 +260,61 @@ impl Resizer {
                 width: sp.stride / channels,
                 height: sp.rows,
                 stride: sp.stride,
+            };
+            let dst = PlaneMut {
+                data: &mut dst[dp.offset..dp.offset + dp.len()],
+                width: dp.stride / channels,
+                height: dp.rows,
+                stride: dp.stride,
+            };
+            self.resize_plane(channels, src, dst)?;
+        }
+        Ok(())
+    }
+
+    /// Like [`resize`](Self::resize), but the source planes live apart, each with its
+    /// own row length in bytes (`stride`, at least the plane's packed row): a
+    /// decoder's picture, read where it lies without first copying it into one
+    /// packed buffer. `src` holds one entry per plane of `format`, in
+    /// [`PixelFormat::planes`] order; `dst` is tightly packed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resize_strided(
+        &mut self,
+        src: &[StridedPlane<'_>],
+        src_w: u32,
+        src_h: u32,
+        dst: &mut [u8],
+        dst_w: u32,
+        dst_h: u32,
+        format: PixelFormat,
+    ) -> Result<(), OpsError> {
+        frame_len(format, src_w, src_h)?;
+        check_len(frame_len(format, dst_w, dst_h)?, dst.len())?;
+        let src_planes = format.planes(src_w, src_h);
+        let dst_planes = format.planes(dst_w, dst_h);
+        let n = src_planes.len();
+        if src.len() != n {
+            return Err(OpsError::Resize(format!(
+                "{} has {n} planes, {} were given",
+                format.name(),
+                src.len()
+            )));
+        }
+        for (i, ((sp, dp), plane)) in src_planes
+            .iter()
+            .zip(dst_planes.iter())
+            .zip(src)
+            .enumerate()
+        {
+            let channels = match (format, i) {
+                (PixelFormat::Nv12, 1) => 2,
+                _ => format.bytes_per_pixel().unwrap_or(1),
+            };
+            let src = PlaneRef {
+                data: plane.data,
+                width: sp.stride / channels,
+                height: sp.rows,
+                stride: plane.stride,
             };
             let dst = PlaneMut {
                 data: &mut dst[dp.offset..dp.offset + dp.len()],
@@ -337,7 +430,7 @@ impl Resizer {
 
 crate::simd::multiversion! {
     /// Resamples the rows of `src` into the rows of `dst` (same width).
-    fn vertical[](axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>, channels: usize, acc: &mut Vec<i32>) -> () {
+    fn vertical[](axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>, channels: usize, acc: &mut Sums) -> () {
     let row = src.width * channels;
     let window = axis.window;
     let src_row = |i: usize| &src.data[i * src.stride..][..row];
@@ -358,22 +451,45 @@ crate::simd::multiversion! {
                     *d = ((w0 * i32::from(a) + w1 * i32::from(b) + ROUND) >> PREC).min(255) as u8;
                 }
             }
-            _ => {
-                if acc.len() < row {
-                    acc.resize(row, 0);
+            _ if !axis.weights8.is_empty() => {
+                // 8-bit weights, 16-bit sums (rounded, then the top byte), a whole
+                // source row at a time: one sequential stream for the prefetcher,
+                // the sums staying in the first-level cache.
+                let w8 = &axis.weights8[o * window..][..window];
+                if acc.narrow.len() < row {
+                    acc.narrow.resize(row, 0);
                 }
-                let acc = &mut acc[..row];
-                acc.fill(ROUND);
+                let sums = &mut acc.narrow[..row];
+                sums.fill(128);
+                for (k, &w) in w8.iter().enumerate() {
+                    if w == 0 {
+                        continue;
+                    }
+                    let w = u16::from(w);
+                    for (a, &v) in sums.iter_mut().zip(src_row(start + k)) {
+                        *a = a.wrapping_add(w * u16::from(v));
+                    }
+                }
+                for (d, &a) in out.iter_mut().zip(sums.iter()) {
+                    *d = (a >> 8) as u8;
+                }
+            }
+            _ => {
+                if acc.wide.len() < row {
+                    acc.wide.resize(row, 0);
+                }
+                let sums = &mut acc.wide[..row];
+                sums.fill(ROUND);
                 for (k, &w) in weights.iter().enumerate() {
                     if w == 0 {
                         continue;
                     }
                     let w = i32::from(w);
-                    for (a, &s) in acc.iter_mut().zip(src_row(start + k)) {
+                    for (a, &s) in sums.iter_mut().zip(src_row(start + k)) {
                         *a += w * i32::from(s);
                     }
                 }
-                for (d, &a) in out.iter_mut().zip(acc.iter()) {
+                for (d, &a) in out.iter_mut().zip(sums.iter()) {
                     *d = (a >> PREC).min(255) as u8;
                 }
             }
@@ -383,6 +499,48 @@ crate::simd::multiversion! {
     avx2 = vertical_avx2, generic = []
 }
 
+/// One row of a one-channel horizontal pass with `W` taps known at compile time, so
+/// that each output pixel's dot product is unrolled.
+#[inline(always)]
+fn horizontal_row<const W: usize>(src: &[u8], dst: &mut [u8], starts: &[u32], weights: &[i16]) {
+    for ((d, &start), w) in dst.iter_mut().zip(starts).zip(weights.chunks_exact(W)) {
+        let start = start as usize;
+        let (Some(taps), Ok(w)) = (src.get(start..start + W), <&[i16; W]>::try_from(w)) else {
+            continue;
+        };
+        let mut acc = ROUND;
+        for k in 0..W {
+            acc += i32::from(w[k]) * i32::from(taps[k]);
+        }
+        *d = (acc >> PREC).min(255) as u8;
+    }
+}
+
+/// The one-channel horizontal pass for the common window sizes; `false` for the
+/// others, which take the general loop.
+#[inline(always)]
+fn horizontal_fixed(
+    window: usize,
+    src: &[u8],
+    dst: &mut [u8],
+    starts: &[u32],
+    weights: &[i16],
+) -> bool {
+    match window {
+        2 => horizontal_row::<2>(src, dst, starts, weights),
+        3 => horizontal_row::<3>(src, dst, starts, weights),
+        4 => horizontal_row::<4>(src, dst, starts, weights),
+        5 => horizontal_row::<5>(src, dst, starts, weights),
+        6 => horizontal_row::<6>(src, dst, starts, weights),
+        7 => horizontal_row::<7>(src, dst, starts, weights),
+        8 => horizontal_row::<8>(src, dst, starts, weights),
+        9 => horizontal_row::<9>(src, dst, starts, weights),
+        10 => horizontal_row::<10>(src, dst, starts, weights),
+        _ => return false,
+    }
+    true
+}
+
 crate::simd::multiversion! {
     /// Resamples each row of `src` into the row of `dst` below it (same height).
     fn horizontal[const C: usize](axis: &Axis, src: PlaneRef<'_>, dst: PlaneMut<'_>) -> () {
@@ -390,6 +548,9 @@ crate::simd::multiversion! {
     for r in 0..src.height {
         let src_row = &src.data[r * src.stride..][..src.width * C];
         let dst_row = &mut dst.data[r * dst.stride..][..dst.width * C];
+        if C == 1 && horizontal_fixed(window, src_row, dst_row, &axis.starts, &axis.weights) {
+            continue;
+        }
         let pixels = dst_row
             .chunks_exact_mut(C)
             .zip(&axis.starts)
@@ -426,6 +587,63 @@ mod tests {
         let mut a = Axis::default();
         a.build(filter, in_size, out_size);
         a
+    }
+
+    #[test]
+    fn strided_planes_resize_like_packed_ones() {
+        // A 37x23 yuv420p picture (odd sides: chroma 19x12), its planes copied
+        // into rows padded to 64 bytes, as a decoder lays them out.
+        let (w, h) = (37u32, 23u32);
+        let format = PixelFormat::Yuv420p;
+        let len = format.frame_size(w, h).unwrap();
+        let packed: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let planes = format.planes(w, h);
+        let padded: Vec<Vec<u8>> = planes
+            .iter()
+            .map(|p| {
+                let mut out = vec![0xAAu8; 64 * p.rows];
+                for r in 0..p.rows {
+                    out[r * 64..][..p.stride]
+                        .copy_from_slice(&packed[p.offset + r * p.stride..][..p.stride]);
+                }
+                out
+            })
+            .collect();
+        let strided: Vec<StridedPlane<'_>> = padded
+            .iter()
+            .map(|d| StridedPlane {
+                data: d,
+                stride: 64,
+            })
+            .collect();
+        for (dw, dh) in [(12u32, 8u32), (37, 23), (50, 30)] {
+            let out_len = format.frame_size(dw, dh).unwrap();
+            let (mut a, mut b) = (vec![0u8; out_len], vec![1u8; out_len]);
+            let mut r = Resizer::new(Filter::Area);
+            r.resize(&packed, w, h, &mut a, dw, dh, format).unwrap();
+            r.resize_strided(&strided, w, h, &mut b, dw, dh, format)
+                .unwrap();
+            assert_eq!(a, b, "{dw}x{dh}");
+        }
+        // Too few planes, or a plane shorter than its rows, is an error.
+        let mut out = vec![0u8; format.frame_size(12, 8).unwrap()];
+        let mut r = Resizer::new(Filter::Area);
+        assert!(
+            r.resize_strided(&strided[..2], w, h, &mut out, 12, 8, format)
+                .is_err()
+        );
+        let short = [
+            strided[0],
+            StridedPlane {
+                data: &padded[1][..64],
+                stride: 64,
+            },
+            strided[2],
+        ];
+        assert!(
+            r.resize_strided(&short, w, h, &mut out, 12, 8, format)
+                .is_err()
+        );
     }
 
     #[test]
