@@ -9,7 +9,8 @@
 //!
 //! - ffmpeg (the [`ffmpeg`] module): the system's `ffmpeg` and `ffprobe` programs as
 //!   child processes, hardware decoding when the machine has it ([`hw`]), and an
-//!   encoder sink ([`ffmpeg::FfmpegEncoder`]).
+//!   encoder sink ([`ffmpeg::FfmpegEncoder`]). With the `libav` feature, local files
+//!   can be decoded in process instead ([`Backend::Libav`]).
 //! - pure Rust, with no system dependency: [`y4m`] files, [`images`] sequences (PNG,
 //!   JPEG) and [`synthetic`] sources with their ground truth. Conversion and
 //!   resizing for these come from `reel-ops`.
@@ -40,6 +41,10 @@ pub use options::{
     Backend, DecodeOptions, FFMPEG_ENV, FFPROBE_ENV, FfmpegTools, HwAccel, Limits, Sampling,
     Scaler, UnknownHwAccel,
 };
+
+/// Whether this build decodes video files in process ([`Backend::Libav`]): built
+/// with the `libav` feature.
+pub const LIBAV: bool = cfg!(feature = "libav");
 
 /// A source of decoded frames that can tell what it decodes.
 ///
@@ -76,7 +81,15 @@ pub fn open(
         Route::Synthetic => Box::new(synthetic::SyntheticSource::open(input, opts, pool)?),
         Route::Y4m => Box::new(y4m::Y4mSource::open(input, opts, pool)?),
         Route::Images => Box::new(images::ImageSequence::open(input, opts, pool)?),
-        Route::Ffmpeg => Box::new(ffmpeg::FfmpegSource::open(input, opts, pool)?),
+        Route::Ffmpeg => {
+            #[cfg(feature = "libav")]
+            if opts.backend == Backend::Libav
+                && let Some(source) = ffmpeg::libav::open(input, opts, pool)?
+            {
+                return Ok(Box::new(source));
+            }
+            Box::new(ffmpeg::FfmpegSource::open(input, opts, pool)?)
+        }
     })
 }
 
@@ -112,7 +125,7 @@ fn route(input: &str, opts: &DecodeOptions) -> Result<Route, DecodeError> {
     match (opts.backend, native) {
         (Backend::Ffmpeg, _) => Ok(Route::Ffmpeg),
         (_, Some(route)) => Ok(route),
-        (Backend::Auto, None) => Ok(Route::Ffmpeg),
+        (Backend::Auto | Backend::Libav, None) => Ok(Route::Ffmpeg),
         (Backend::Native, None) => Err(DecodeError::Unsupported {
             input: input.to_string(),
             what: "no pure-Rust reader for this input (only synthetic:, .y4m and images)".into(),

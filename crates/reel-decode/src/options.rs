@@ -327,6 +327,14 @@ pub enum Backend {
     Ffmpeg,
     /// Only the pure-Rust readers: inputs they cannot read are refused.
     Native,
+    /// Like [`Backend::Auto`], but a local video file is decoded in this process by
+    /// the libav libraries when the build has the `libav` feature and the input
+    /// allows it (software decoding, no rotation, 8-bit limited-range 4:2:0 or grey);
+    /// otherwise by the ffmpeg child process. Frames are resized (area filter) and
+    /// converted by `reel-ops`, so they are close to ffmpeg's, not bit-identical: for
+    /// analysis at a reduced size, where that saves most of the work besides
+    /// decoding.
+    Libav,
 }
 
 /// The `ffmpeg` and `ffprobe` programs to run.

@@ -8,9 +8,16 @@
 //! copied. Every frame's presentation time comes from ffmpeg itself (a `showinfo`
 //! filter on stderr), so variable-frame-rate input gets its real times.
 //! [`FfmpegEncoder`] is the other direction: raw frames in on a pipe, H.264 out.
+//!
+//! With the `libav` feature, `LibavSource` decodes a local file in reel's own
+//! process through the same libraries, for callers that ask for
+//! [`Backend::Libav`](crate::Backend::Libav); inputs it does not take go to the child
+//! process.
 
 mod decode;
 mod encode;
+#[cfg(feature = "libav")]
+pub(crate) mod libav;
 mod log;
 mod probe;
 
@@ -20,6 +27,8 @@ use std::path::{Path, PathBuf};
 
 pub use decode::FfmpegSource;
 pub use encode::{EncoderOptions, FfmpegEncoder};
+#[cfg(feature = "libav")]
+pub use libav::LibavSource;
 pub use probe::count_frames;
 
 use crate::error::DecodeError;

@@ -103,7 +103,9 @@ impl ProbeKey {
 static LAST_PROBE: std::sync::Mutex<Option<(ProbeKey, StreamFacts)>> = std::sync::Mutex::new(None);
 
 /// Runs ffprobe on `input` and reads its first video stream; a regular file that has
-/// not changed since the last probe of it is answered from memory.
+/// not changed since the last probe of it is answered from memory. With the `libav`
+/// feature a local file is read in process instead, unless a specific ffprobe is
+/// named (ffprobe still answers when that fails, with its own error reports).
 pub(crate) fn probe(
     input: &Input,
     tools: &FfmpegTools,
@@ -120,7 +122,21 @@ pub(crate) fn probe(
             return Ok(facts.clone());
         }
     }
-    let facts = run_ffprobe(input, tools, limits)?;
+    // A program named by the caller (or `REEL_FFPROBE`) is honoured.
+    #[cfg(feature = "libav")]
+    let in_process = (tools.ffprobe == std::path::Path::new("ffprobe"))
+        .then(|| {
+            super::libav::probe_facts(input, limits)
+                .inspect_err(|why| tracing::debug!(input = input.name(), why, "asking ffprobe"))
+                .ok()
+        })
+        .flatten();
+    #[cfg(not(feature = "libav"))]
+    let in_process = None;
+    let facts = match in_process {
+        Some(facts) => facts,
+        None => run_ffprobe(input, tools, limits)?,
+    };
     if let Some(key) = key {
         *LAST_PROBE
             .lock()
@@ -129,7 +145,7 @@ pub(crate) fn probe(
     Ok(facts)
 }
 
-fn run_ffprobe(
+pub(crate) fn run_ffprobe(
     input: &Input,
     tools: &FfmpegTools,
     limits: &Limits,
@@ -315,7 +331,7 @@ fn parse_ratio(s: &str) -> Option<f64> {
 }
 
 /// A display-matrix rotation as 0, 90, 180 or 270 degrees counter-clockwise.
-fn normalise_rotation(degrees: f64) -> u32 {
+pub(crate) fn normalise_rotation(degrees: f64) -> u32 {
     // Rounded to a quarter turn, then into 0..4.
     let quarter = (degrees / 90.0).round() as i64;
     (quarter.rem_euclid(4) * 90) as u32

@@ -113,3 +113,23 @@ fn ffmpeg_frames_allocate_nothing_on_the_reading_thread() {
         assert_eq!(steady_state(&mut *src, 5, 25), 0, "{sampling:?}");
     }
 }
+
+#[cfg(feature = "libav")]
+#[test]
+fn in_process_frames_allocate_nothing_on_the_reading_thread() {
+    let path = fixtures::faststart_mp4();
+    let pool = FramePool::with_budget(64 << 20);
+    for (sampling, size) in [
+        (Sampling::all(), (64, 48)),
+        (Sampling::every(3), (320, 240)),
+    ] {
+        let opts = DecodeOptions::default()
+            .with_hwaccel(HwAccel::None)
+            .with_backend(Backend::Libav)
+            .with_size(size.0, size.1)
+            .with_sampling(sampling);
+        let mut src = open(path.to_str().unwrap(), &opts, &pool).unwrap();
+        assert_eq!(src.info().decoder.backend, "libav");
+        assert_eq!(steady_state(&mut *src, 5, 25), 0, "{sampling:?}");
+    }
+}

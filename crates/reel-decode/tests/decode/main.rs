@@ -9,5 +9,7 @@ mod encode;
 mod ffmpeg;
 mod fixtures;
 mod images;
+#[cfg(feature = "libav")]
+mod libav;
 mod synthetic;
 mod y4m;

@@ -1,0 +1,822 @@
+//! Decoding in process with the libav libraries (the `libav` feature).
+//!
+//! The child-process backend pays for a second process: ffmpeg scales and converts
+//! every frame with swscale, writes it into a pipe, and reel copies it out again.
+//! Here the decoder runs in reel's own process (with libavcodec's frame threads, as
+//! the `ffmpeg` program uses them) and each decoded picture is read where it lies:
+//! `reel-ops` resizes its planes with the area filter straight into a small scratch
+//! picture and converts that into the pooled frame. At an analysis size of a fifth
+//! of the source, that costs a fraction of what scaling at full size, the pipe and
+//! the copy cost.
+//!
+//! Only inputs this path reads exactly as the child process would are taken: a local
+//! file, software decoding, no rotation, an 8-bit limited-range 4:2:0 or grey
+//! stream, and no particular ffmpeg program named (`REEL_FFMPEG`). Anything else, and any input libav cannot open, goes to the child process
+//! ([`open`] answers `None`), which keeps its own error reports.
+//!
+//! Frames are close to ffmpeg's own conversion, not bit-identical: the resize is
+//! reel-ops' area filter and the colour conversion reel-ops' BT.601 one.
+
+use std::sync::Once;
+use std::time::Instant;
+
+use ffmpeg_next as av;
+use reel_frame::{Frame, PixelFormat};
+use reel_ops::convert::convert;
+use reel_ops::resize::{Filter, Resizer, StridedPlane};
+use reel_pool::FramePool;
+use reel_sched::{BoxError, Source};
+
+use super::Input;
+use super::probe::{StreamFacts, normalise_rotation, probe};
+use crate::error::{DecodeError, Position};
+use crate::info::{DecoderInfo, VideoInfo};
+use crate::options::{DecodeOptions, HwAccel, Limits};
+use crate::sampling::{Sampler, ScaleControl, Verdict, scaled_size};
+use crate::{VideoSource, frame_buffer, hw};
+
+/// Decoding errors tolerated (concealed, with a warning) outside strict mode before
+/// the stream is declared corrupt.
+const MAX_CONCEALED: u64 = 1000;
+
+/// A video file decoded in this process by libavcodec.
+pub struct LibavSource {
+    input: String,
+    info: VideoInfo,
+    pool: FramePool,
+    format: PixelFormat,
+    base_size: (u32, u32),
+    sampler: Sampler,
+    scale: ScaleControl,
+    strict: bool,
+    demuxer: av::format::context::Input,
+    decoder: av::decoder::Video,
+    stream_index: usize,
+    /// The stream's time base, as a fraction of a second.
+    time_base: f64,
+    /// The stream's first presentation time in its time base.
+    start_pts: i64,
+    packet: av::Packet,
+    picture: av::frame::Video,
+    /// The stream's format, as reel-ops names it.
+    native: PixelFormat,
+    resizer: Resizer,
+    /// The resized picture in the stream's format, before conversion.
+    scratch: Vec<u8>,
+    /// Frames decoded so far (the next frame's index).
+    next: u64,
+    /// Decoding errors concealed so far.
+    concealed: u64,
+    last: Position,
+    last_pts: Option<f64>,
+    draining: bool,
+    /// The packet read last was refused for now and goes again.
+    resend: bool,
+    done: bool,
+}
+
+impl std::fmt::Debug for LibavSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LibavSource")
+            .field("input", &self.input)
+            .field("decoder", &self.info.decoder)
+            .field("last", &self.last)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps libav quiet: reel reports decoding trouble through its own errors and
+/// `tracing`, not as lines on stderr in the middle of a progress bar.
+fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        av::util::log::set_level(av::util::log::Level::Quiet);
+    });
+}
+
+/// The reel-ops format for a stream's pixel format, for the formats this path
+/// reads: 8-bit, limited range (the full-range `yuvj` formats need other
+/// conversion tables, so they go to the child process).
+fn native_format(name: &str) -> Option<PixelFormat> {
+    match name {
+        "yuv420p" => Some(PixelFormat::Yuv420p),
+        "nv12" => Some(PixelFormat::Nv12),
+        "gray" => Some(PixelFormat::Gray8),
+        _ => None,
+    }
+}
+
+/// What ffprobe would say about a local file's first video stream, read in process
+/// from the same libavformat structures ffprobe prints (no child process: it saves
+/// tens of milliseconds per input). Any trouble, including a picture size over the
+/// limits, is an `Err` with the reason, and the caller asks ffprobe, which reports
+/// the input's errors in the established words.
+pub(crate) fn probe_facts(input: &Input, limits: &Limits) -> Result<StreamFacts, String> {
+    let path = input.file().ok_or("not a local file")?;
+    init();
+    let demuxer = av::format::input(path).map_err(|e| e.to_string())?;
+    let stream = demuxer
+        .streams()
+        .find(|s| {
+            s.parameters().medium() == av::media::Type::Video
+                && !s
+                    .disposition()
+                    .contains(av::format::stream::Disposition::ATTACHED_PIC)
+        })
+        .ok_or("no video stream")?;
+    let params = stream.parameters();
+    // SAFETY: the parameters belong to the stream, which lives as long as `demuxer`.
+    let (w, h, format, stream_rate) = unsafe {
+        let p = &*params.as_ptr();
+        (p.width, p.height, p.format, p.bit_rate)
+    };
+    let (w, h) = (
+        u64::try_from(w).map_err(|_| "negative width")?,
+        u64::try_from(h).map_err(|_| "negative height")?,
+    );
+    if w == 0 || h == 0 || limits.check(input.name(), w, h).is_err() {
+        return Err(format!("picture size {w}x{h}"));
+    }
+    // SAFETY: as above; the descriptor table is static.
+    let pixel_format = unsafe {
+        let name = av::ffi::av_get_pix_fmt_name(
+            std::mem::transmute::<i32, av::ffi::AVPixelFormat>(format),
+        );
+        if name.is_null() {
+            "unknown".to_string()
+        } else {
+            std::ffi::CStr::from_ptr(name)
+                .to_string_lossy()
+                .into_owned()
+        }
+    };
+    let rate = |r: av::Rational| {
+        (r.denominator() > 0 && r.numerator() > 0)
+            .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
+    };
+    let (avg, declared) = (rate(stream.avg_frame_rate()), rate(stream.rate()));
+    let constant_rate = match (avg, declared) {
+        (Some(a), Some(d)) => (a - d).abs() <= 1e-3 * d.max(1.0),
+        _ => false,
+    };
+    let tb = stream.time_base();
+    let tb_secs = rate(tb);
+    let nopts = |v: i64| (v != av::ffi::AV_NOPTS_VALUE).then_some(v);
+    let stream_duration = nopts(stream.duration())
+        .filter(|d| *d >= 0)
+        .zip(tb_secs)
+        .map(|(d, t)| d as f64 * t);
+    let format_duration = nopts(demuxer.duration())
+        .filter(|d| *d >= 0)
+        .map(|d| d as f64 / f64::from(av::ffi::AV_TIME_BASE));
+    let rotation = stream
+        .side_data()
+        .find(|sd| sd.kind() == av::codec::packet::side_data::Type::DisplayMatrix)
+        .and_then(|sd| {
+            let data = sd.data();
+            (data.len() >= 36).then(|| {
+                // SAFETY: a display matrix is nine 32-bit integers; the length was
+                // checked and the function reads exactly those.
+                unsafe { av::ffi::av_display_rotation_get(data.as_ptr().cast::<i32>()) }
+            })
+        })
+        .filter(|r| r.is_finite())
+        .or_else(|| stream.metadata().get("rotate").and_then(|r| r.parse().ok()))
+        .map_or(0, normalise_rotation);
+    let codec = params.id().name().to_string();
+    let start_pts = nopts(stream.start_time());
+    // SAFETY: reads one field of the demuxer's own context.
+    let format_start = nopts(unsafe { (*demuxer.as_ptr()).start_time });
+    let info = VideoInfo {
+        input: input.name().to_string(),
+        container: Some(demuxer.format().name().to_string()),
+        decoder: DecoderInfo::software("ffmpeg", codec.clone()),
+        codec,
+        pixel_format,
+        width: u32::try_from(w).unwrap_or(u32::MAX),
+        height: u32::try_from(h).unwrap_or(u32::MAX),
+        rotation,
+        fps: avg.or(declared).unwrap_or(0.0),
+        frames: u64::try_from(stream.frames()).ok().filter(|n| *n > 0),
+        duration_s: stream_duration.or(format_duration),
+        variable_frame_rate: !constant_rate,
+        bit_rate: u64::try_from(stream_rate)
+            .ok()
+            .filter(|b| *b > 0)
+            .or_else(|| u64::try_from(demuxer.bit_rate()).ok().filter(|b| *b > 0)),
+    };
+    Ok(StreamFacts {
+        info,
+        stream_index: stream.index(),
+        time_base: (tb.denominator() > 0 && tb.numerator() >= 0)
+            .then(|| (i64::from(tb.numerator()), i64::from(tb.denominator()))),
+        start_pts,
+        start_time: start_pts.zip(tb_secs).map_or(0.0, |(p, t)| p as f64 * t),
+        format_start_time: format_start
+            .map_or(0.0, |s| s as f64 / f64::from(av::ffi::AV_TIME_BASE)),
+        constant_rate,
+    })
+}
+
+/// Why `input` is not for this path, or `None` when it is.
+fn refusal(inp: &Input, opts: &DecodeOptions, info: &VideoInfo) -> Option<String> {
+    if !inp.is_local_file() {
+        return Some("not a local file".into());
+    }
+    if opts.tools.ffmpeg != std::path::Path::new("ffmpeg") {
+        return Some(format!(
+            "ffmpeg program {} named",
+            opts.tools.ffmpeg.display()
+        ));
+    }
+    let hw = match opts.hwaccel {
+        HwAccel::None => None,
+        HwAccel::Auto => hw::auto_choice(&opts.tools).map(|(accel, _)| accel),
+        other => Some(other),
+    };
+    if let Some(accel) = hw {
+        return Some(format!("hardware decoding ({}) asked for", accel.name()));
+    }
+    if info.rotation != 0 {
+        return Some(format!("the picture is rotated by {}°", info.rotation));
+    }
+    if native_format(&info.pixel_format).is_none() {
+        return Some(format!("pixel format {}", info.pixel_format));
+    }
+    None
+}
+
+/// Opens `input` in process when it qualifies; `Ok(None)` sends it to the child
+/// process (the reason is logged at debug level).
+pub(crate) fn open(
+    input: &str,
+    opts: &DecodeOptions,
+    pool: &FramePool,
+) -> Result<Option<LibavSource>, DecodeError> {
+    let inp = Input::new(input)?;
+    // The same probe as the child process (remembered, so not run twice): the
+    // stream's facts and the file's errors are reported the same way.
+    let facts = probe(&inp, &opts.tools, &opts.limits)?;
+    if let Some(why) = refusal(&inp, opts, &facts.info) {
+        tracing::debug!(input, why, "decoding in an ffmpeg child process");
+        return Ok(None);
+    }
+    let Some(native) = native_format(&facts.info.pixel_format) else {
+        return Ok(None);
+    };
+    let Some(path) = inp.file() else {
+        return Ok(None);
+    };
+    init();
+    let opened = (|| -> Result<_, av::Error> {
+        let demuxer = av::format::input(path)?;
+        let stream = demuxer
+            .stream(facts.stream_index)
+            .ok_or(av::Error::StreamNotFound)?;
+        let tb = stream.time_base();
+        let start = stream.start_time();
+        let mut ctx = av::codec::context::Context::from_parameters(stream.parameters())?;
+        // Frame threads with libavcodec's own count, as the ffmpeg program decodes.
+        ctx.set_threading(av::threading::Config {
+            kind: av::threading::Type::Frame,
+            count: 0,
+            ..Default::default()
+        });
+        let decoder = ctx.decoder().video()?;
+        Ok((demuxer, decoder, tb, start))
+    })();
+    let (demuxer, decoder, tb, start) = match opened {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(input, error = %e, "libav cannot open it; decoding in an ffmpeg child process");
+            return Ok(None);
+        }
+    };
+    let time_base = if tb.denominator() != 0 && tb.numerator() > 0 {
+        f64::from(tb.numerator()) / f64::from(tb.denominator())
+    } else {
+        0.0
+    };
+    let base_size = opts.size.unwrap_or(facts.info.display_size());
+    opts.limits
+        .check(input, u64::from(base_size.0), u64::from(base_size.1))?;
+    let mut info = facts.info.clone();
+    info.decoder = DecoderInfo::software("libav", info.codec.clone());
+    Ok(Some(LibavSource {
+        input: inp.name().to_string(),
+        info,
+        pool: pool.clone(),
+        format: opts.format,
+        base_size,
+        sampler: Sampler::new(&opts.sampling),
+        scale: ScaleControl::new(opts.scale.clone()),
+        strict: opts.strict,
+        demuxer,
+        decoder,
+        stream_index: facts.stream_index,
+        time_base,
+        // AV_NOPTS_VALUE is i64::MIN: no start time means 0.
+        start_pts: if start == i64::MIN { 0 } else { start },
+        packet: av::Packet::empty(),
+        picture: av::frame::Video::empty(),
+        native,
+        resizer: Resizer::new(Filter::Area),
+        scratch: Vec::new(),
+        next: 0,
+        concealed: 0,
+        last: Position::START,
+        last_pts: None,
+        draining: false,
+        resend: false,
+        done: false,
+    }))
+}
+
+impl LibavSource {
+    /// Opens `input` in process, or says why it cannot (the caller then uses the
+    /// child process).
+    pub fn open(input: &str, opts: &DecodeOptions, pool: &FramePool) -> Result<Self, DecodeError> {
+        opts.validate(input)?;
+        open(input, opts, pool)?.ok_or_else(|| DecodeError::Unsupported {
+            input: input.to_string(),
+            what: "decoding this input in process (it goes to the ffmpeg child process)".into(),
+        })
+    }
+
+    /// The next frame, `None` at the end, or the error that ended the stream.
+    pub fn read_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
+        if self.done {
+            return None;
+        }
+        let r = self.step();
+        if !matches!(r, Ok(Some(_))) {
+            self.done = true;
+        }
+        r.transpose()
+    }
+
+    fn corrupt(&self, detail: String) -> DecodeError {
+        DecodeError::Corrupt {
+            input: self.input.clone(),
+            at: self.last,
+            detail,
+        }
+    }
+
+    /// Decodes until a frame is kept, the stream ends or an error ends it.
+    fn step(&mut self) -> Result<Option<Frame>, DecodeError> {
+        loop {
+            match self.decoder.receive_frame(&mut self.picture) {
+                Ok(()) => {
+                    let index = self.next;
+                    self.next += 1;
+                    let pts = self.seconds(index);
+                    self.last_pts = Some(pts);
+                    match self.sampler.judge(pts) {
+                        Verdict::End => return Ok(None),
+                        Verdict::Skip => continue,
+                        Verdict::Keep => return self.deliver(index, pts).map(Some),
+                    }
+                }
+                Err(av::Error::Eof) => {
+                    if self.concealed > 0 {
+                        tracing::warn!(
+                            input = %self.input,
+                            "{} decoding errors were concealed",
+                            self.concealed
+                        );
+                    }
+                    return Ok(None);
+                }
+                Err(av::Error::Other { errno }) if errno == av::util::error::EAGAIN => {
+                    self.feed()?;
+                }
+                Err(e) => self.conceal(e)?,
+            }
+        }
+    }
+
+    /// A decoding error: the end of the stream in strict mode or after too many,
+    /// else counted and passed over.
+    fn conceal(&mut self, e: av::Error) -> Result<(), DecodeError> {
+        self.concealed += 1;
+        if self.strict || self.concealed > MAX_CONCEALED {
+            return Err(self.corrupt(format!("the decoder failed: {e}")));
+        }
+        tracing::debug!(input = %self.input, error = %e, "decoding error concealed");
+        Ok(())
+    }
+
+    /// Gives the decoder the stream's next packet, or the end of the stream.
+    fn feed(&mut self) -> Result<(), DecodeError> {
+        if self.draining {
+            // The decoder asked for more after the end: nothing more will come.
+            return Err(self.corrupt("the decoder wants data after the end".into()));
+        }
+        loop {
+            let read = if self.resend {
+                Ok(())
+            } else {
+                self.packet.read(&mut self.demuxer)
+            };
+            match read {
+                Ok(()) => {
+                    if self.packet.stream() != self.stream_index {
+                        continue;
+                    }
+                    self.resend = false;
+                    return match self.decoder.send_packet(&self.packet) {
+                        Ok(()) => Ok(()),
+                        Err(av::Error::Other { errno }) if errno == av::util::error::EAGAIN => {
+                            // Frames are waiting: the next step takes them first.
+                            self.resend = true;
+                            Ok(())
+                        }
+                        Err(e) => self.conceal(e),
+                    };
+                }
+                Err(av::Error::Eof) => {
+                    self.draining = true;
+                    return self
+                        .decoder
+                        .send_eof()
+                        .map_err(|e| self.corrupt(format!("the decoder failed at the end: {e}")));
+                }
+                Err(e) => {
+                    return Err(DecodeError::Truncated {
+                        input: self.input.clone(),
+                        at: self.last,
+                        detail: format!("reading the file failed: {e}"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The presentation time of the decoded picture, in seconds from the stream's
+    /// start; from the frame rate when the stream gives none.
+    fn seconds(&self, index: u64) -> f64 {
+        match self.picture.timestamp() {
+            Some(ts) if self.time_base > 0.0 => (ts - self.start_pts) as f64 * self.time_base,
+            _ => match (self.last_pts, self.info.fps > 0.0) {
+                (Some(prev), true) => prev + 1.0 / self.info.fps,
+                (None, true) => index as f64 / self.info.fps,
+                _ => 0.0,
+            },
+        }
+    }
+
+    /// Resizes and converts the decoded picture into a pooled frame.
+    fn deliver(&mut self, index: u64, pts: f64) -> Result<Frame, DecodeError> {
+        let (pw, ph) = (self.picture.width(), self.picture.height());
+        let planes = self.picture.planes();
+        let expected = self.native.planes(pw, ph).len();
+        if pw == 0 || ph == 0 || planes < expected {
+            return Err(self.corrupt(format!(
+                "the decoder gave a {pw}x{ph} picture with {planes} planes"
+            )));
+        }
+        // A picture whose format changed mid-stream is not what the probe said.
+        let format_name = self
+            .picture
+            .format()
+            .descriptor()
+            .map(|d| d.name())
+            .unwrap_or("none");
+        if native_format(format_name) != Some(self.native) {
+            return Err(DecodeError::Unsupported {
+                input: self.input.clone(),
+                what: format!("a change of pixel format mid-stream (to {format_name})"),
+            });
+        }
+        self.scale.poll();
+        let size = scaled_size(self.base_size, self.scale.factor());
+        let mut buf = frame_buffer(&self.pool, &self.input, self.format, size)?;
+        let ops = |e: reel_ops::OpsError| DecodeError::Ops {
+            input: self.input.clone(),
+            detail: e.to_string(),
+        };
+        let mut views = [StridedPlane {
+            data: &[],
+            stride: 0,
+        }; 3];
+        for (i, view) in views.iter_mut().enumerate().take(expected) {
+            // SAFETY: `i` is below the picture's plane count; the pointer is only
+            // read for the line size the decoder set.
+            let line = unsafe { (*self.picture.as_ptr()).linesize[i] };
+            if line <= 0 {
+                return Err(self.corrupt(format!("plane {i} has line size {line}")));
+            }
+            *view = StridedPlane {
+                data: self.picture.data(i),
+                stride: self.picture.stride(i),
+            };
+        }
+        let views = &views[..expected];
+        if self.format == self.native {
+            self.resizer
+                .resize_strided(views, pw, ph, &mut buf, size.0, size.1, self.native)
+                .map_err(ops)?;
+        } else {
+            let len = self
+                .native
+                .frame_size(size.0, size.1)
+                .ok_or_else(|| self.corrupt(format!("{}x{} overflows", size.0, size.1)))?;
+            if self.scratch.len() < len {
+                self.scratch.resize(len, 0);
+            }
+            self.resizer
+                .resize_strided(
+                    views,
+                    pw,
+                    ph,
+                    &mut self.scratch[..len],
+                    size.0,
+                    size.1,
+                    self.native,
+                )
+                .map_err(ops)?;
+            convert(
+                &self.scratch[..len],
+                self.native,
+                &mut buf,
+                self.format,
+                size.0,
+                size.1,
+            )
+            .map_err(ops)?;
+        }
+        let mut frame =
+            Frame::new(buf, self.format, size.0, size.1, index, pts).map_err(|source| {
+                DecodeError::Frame {
+                    input: self.input.clone(),
+                    source,
+                }
+            })?;
+        frame.meta.captured_at = Some(Instant::now());
+        if size != (pw, ph) {
+            frame.meta.source_size = Some((pw, ph));
+        }
+        self.last = Position::after(index, pts);
+        Ok(frame)
+    }
+}
+
+impl Source for LibavSource {
+    fn name(&self) -> &str {
+        &self.input
+    }
+
+    fn next_frame(&mut self) -> Option<Result<Frame, BoxError>> {
+        self.read_frame().map(|r| r.map_err(BoxError::from))
+    }
+}
+
+impl VideoSource for LibavSource {
+    fn info(&self) -> &VideoInfo {
+        &self.info
+    }
+
+    fn read_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
+        LibavSource::read_frame(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+    use crate::ffmpeg::probe::run_ffprobe;
+    use crate::options::FfmpegTools;
+
+    fn make(dir: &std::path::Path, name: &str, args: &[&str]) -> String {
+        let path = dir.join(name);
+        let out = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+            .args(args)
+            .arg(&path)
+            .output()
+            .expect("ffmpeg runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn the_in_process_probe_says_what_ffprobe_says() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        let h264 = make(
+            d,
+            "a.mp4",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=25:duration=1",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+            ],
+        );
+        let mut inputs = vec![
+            h264.clone(),
+            make(
+                d,
+                "b.avi",
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "mandelbrot=size=256x192:rate=25",
+                    "-t",
+                    "0.5",
+                    "-c:v",
+                    "mpeg4",
+                ],
+            ),
+            make(
+                d,
+                "c.mkv",
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=size=161x97:rate=30:duration=0.5",
+                    "-c:v",
+                    "ffv1",
+                    "-pix_fmt",
+                    "yuv420p",
+                ],
+            ),
+            make(
+                d,
+                "d.mov",
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "smptebars=size=192x108:rate=30000/1001:duration=0.5",
+                    "-c:v",
+                    "mjpeg",
+                ],
+            ),
+            make(
+                d,
+                "e.webm",
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=size=160x120:rate=24:duration=0.5",
+                    "-c:v",
+                    "libvpx-vp9",
+                    "-deadline",
+                    "realtime",
+                    "-cpu-used",
+                    "8",
+                ],
+            ),
+            make(
+                d,
+                "f.mkv",
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=160x120:rate=30",
+                    "-frames:v",
+                    "20",
+                    "-vf",
+                    "settb=1/1000,setpts='(N/30+0.4*(N/30)*(N/30))/TB'",
+                    "-fps_mode",
+                    "vfr",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                ],
+            ),
+            make(
+                d,
+                "g.mp4",
+                &["-i", &h264, "-c", "copy", "-metadata:s:v:0", "rotate=90"],
+            ),
+            // Audio first: the video stream is not stream 0.
+            make(
+                d,
+                "h.mkv",
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=duration=0.5",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=size=64x48:rate=10:duration=0.5",
+                    "-map",
+                    "0:a",
+                    "-map",
+                    "1:v",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                ],
+            ),
+        ];
+        let vtest = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+        if std::path::Path::new(vtest).is_file() {
+            inputs.push(vtest.to_string());
+        }
+        let limits = Limits::default();
+        let tools = FfmpegTools::default();
+        for name in &inputs {
+            let input = Input::new(name).expect("input");
+            let ours = probe_facts(&input, &limits).expect("probed in process");
+            let theirs = run_ffprobe(&input, &tools, &limits).expect("ffprobe");
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs().max(1.0);
+            let (a, b) = (&ours.info, &theirs.info);
+            assert_eq!(
+                (
+                    &a.container,
+                    &a.codec,
+                    &a.pixel_format,
+                    a.width,
+                    a.height,
+                    a.rotation
+                ),
+                (
+                    &b.container,
+                    &b.codec,
+                    &b.pixel_format,
+                    b.width,
+                    b.height,
+                    b.rotation
+                ),
+                "{name}"
+            );
+            assert!(close(a.fps, b.fps), "{name}: fps {} vs {}", a.fps, b.fps);
+            assert_eq!(a.frames, b.frames, "{name}");
+            assert_eq!(a.variable_frame_rate, b.variable_frame_rate, "{name}");
+            assert_eq!(a.bit_rate, b.bit_rate, "{name}");
+            match (a.duration_s, b.duration_s) {
+                (Some(x), Some(y)) => assert!(close(x, y), "{name}: duration {x} vs {y}"),
+                (x, y) => assert_eq!(x, y, "{name}"),
+            }
+            assert_eq!(ours.stream_index, theirs.stream_index, "{name}");
+            assert_eq!(ours.time_base, theirs.time_base, "{name}");
+            assert_eq!(ours.start_pts, theirs.start_pts, "{name}");
+            assert!(close(ours.start_time, theirs.start_time), "{name}");
+            assert!(
+                close(ours.format_start_time, theirs.format_start_time),
+                "{name}"
+            );
+            assert_eq!(ours.constant_rate, theirs.constant_rate, "{name}");
+        }
+    }
+
+    #[test]
+    fn what_it_cannot_read_is_left_to_ffprobe() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = dir.path().join("notes.mp4");
+        std::fs::write(&text, b"not a video at all").expect("write");
+        let input = Input::new(text.to_str().expect("utf-8")).expect("input");
+        assert!(probe_facts(&input, &Limits::default()).is_err());
+        let audio = make(
+            dir.path(),
+            "a.wav",
+            &["-f", "lavfi", "-i", "sine=duration=0.2"],
+        );
+        let input = Input::new(&audio).expect("input");
+        assert!(probe_facts(&input, &Limits::default()).is_err());
+        let tiny = Limits {
+            max_side: 100,
+            ..Limits::default()
+        };
+        let big = make(
+            dir.path(),
+            "big.mp4",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=320x240:rate=5:duration=0.4",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+            ],
+        );
+        let input = Input::new(&big).expect("input");
+        assert!(probe_facts(&input, &tiny).is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! In-process decoding (`Backend::Libav`, the `libav` feature): the frames are
+//! reel-ops' area resize and conversion of exactly the pictures ffmpeg decodes, with
+//! ffmpeg's indices and times; inputs it does not take go to the child process.
+
+use std::path::Path;
+
+use reel_decode::{Backend, DecodeError, DecodeOptions, HwAccel, Sampling, open};
+use reel_frame::{Frame, PixelFormat};
+use reel_ops::convert::convert;
+use reel_ops::resize::{Filter, Resizer};
+use reel_pool::FramePool;
+
+use crate::fixtures;
+
+fn pool() -> FramePool {
+    FramePool::with_budget(256 << 20)
+}
+
+fn opts(backend: Backend) -> DecodeOptions {
+    DecodeOptions::default()
+        .with_hwaccel(HwAccel::None)
+        .with_backend(backend)
+}
+
+fn decode(path: &Path, opts: &DecodeOptions) -> (Vec<Frame>, &'static str) {
+    let mut src = open(path.to_str().unwrap(), opts, &pool()).unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = src.read_frame() {
+        frames.push(f.unwrap());
+    }
+    (frames, src.info().decoder.backend)
+}
+
+/// Decodes `path` in process at `size` in `format`, and the reference: ffmpeg's own
+/// native yuv420p frames through reel-ops' area resize and conversion.
+fn same_as_reel_ops_on_ffmpegs_frames(path: &Path, size: (u32, u32), format: PixelFormat) {
+    let (ours, backend) = decode(
+        path,
+        &opts(Backend::Libav)
+            .with_size(size.0, size.1)
+            .with_format(format),
+    );
+    assert_eq!(backend, "libav", "{}", path.display());
+    let (native, backend) = decode(
+        path,
+        &opts(Backend::Ffmpeg).with_format(PixelFormat::Yuv420p),
+    );
+    assert_eq!(backend, "ffmpeg");
+    assert_eq!(ours.len(), native.len(), "{}", path.display());
+    let mut resizer = Resizer::new(Filter::Area);
+    let mut small = vec![0u8; PixelFormat::Yuv420p.frame_size(size.0, size.1).unwrap()];
+    let mut expected = vec![0u8; format.frame_size(size.0, size.1).unwrap()];
+    for (a, n) in ours.iter().zip(&native) {
+        assert_eq!(a.index, n.index);
+        assert!((a.pts - n.pts).abs() < 1e-6, "{} vs {}", a.pts, n.pts);
+        assert_eq!(
+            (a.width(), a.height(), a.format()),
+            (size.0, size.1, format)
+        );
+        resizer
+            .resize(
+                n.data(),
+                n.width(),
+                n.height(),
+                &mut small,
+                size.0,
+                size.1,
+                PixelFormat::Yuv420p,
+            )
+            .unwrap();
+        convert(
+            &small,
+            PixelFormat::Yuv420p,
+            &mut expected,
+            format,
+            size.0,
+            size.1,
+        )
+        .unwrap();
+        assert!(
+            a.data() == &expected[..],
+            "{}: frame {} differs",
+            path.display(),
+            a.index
+        );
+    }
+}
+
+#[test]
+fn frames_are_reel_ops_on_the_pictures_ffmpeg_decodes() {
+    // H.264 with B-frames, MPEG-4 part 2, odd-sized FFV1 (chroma rounds up).
+    same_as_reel_ops_on_ffmpegs_frames(&fixtures::testsrc_mp4(), (64, 48), PixelFormat::Bgr24);
+    same_as_reel_ops_on_ffmpegs_frames(&fixtures::mandelbrot_avi(), (100, 60), PixelFormat::Rgb24);
+    same_as_reel_ops_on_ffmpegs_frames(&fixtures::odd_mkv(), (33, 21), PixelFormat::Bgr24);
+}
+
+#[test]
+fn native_size_and_format_is_the_decoders_picture() {
+    // No resize, no conversion: the bytes ffmpeg writes for yuv420p.
+    let path = fixtures::testsrc_mp4();
+    let (ours, backend) = decode(
+        &path,
+        &opts(Backend::Libav).with_format(PixelFormat::Yuv420p),
+    );
+    assert_eq!(backend, "libav");
+    let md5s = fixtures::framemd5_as(&path, None, "yuv420p");
+    assert_eq!(ours.len(), md5s.len());
+    for (f, m) in ours.iter().zip(&md5s) {
+        assert_eq!(&fixtures::md5(f), m, "frame {}", f.index);
+    }
+}
+
+#[test]
+fn variable_frame_rate_times_are_ffprobes() {
+    let path = fixtures::vfr_mkv();
+    let (ours, backend) = decode(&path, &opts(Backend::Libav).with_size(80, 60));
+    assert_eq!(backend, "libav");
+    let times = fixtures::ffprobe_times(&path);
+    assert_eq!(ours.len(), times.len());
+    let first = times[0];
+    for (f, t) in ours.iter().zip(&times) {
+        assert!(
+            (f.pts - (t - first)).abs() < 1e-6,
+            "{} vs {}",
+            f.pts,
+            t - first
+        );
+    }
+}
+
+#[test]
+fn sampling_keeps_the_frames_the_child_process_keeps() {
+    let path = fixtures::faststart_mp4();
+    for sampling in [
+        Sampling::every(3),
+        Sampling::fps(7.0),
+        Sampling::every(2).between(Some(1.0), Some(2.5)),
+    ] {
+        let indices = |backend| {
+            let (frames, _) = decode(
+                &path,
+                &opts(backend).with_size(80, 60).with_sampling(sampling),
+            );
+            frames.iter().map(|f| f.index).collect::<Vec<_>>()
+        };
+        let ours = indices(Backend::Libav);
+        assert!(!ours.is_empty());
+        assert_eq!(ours, indices(Backend::Ffmpeg), "{sampling:?}");
+    }
+}
+
+#[test]
+fn inputs_it_does_not_take_go_to_the_child_process() {
+    // Full-range MJPEG (yuvj422p) and a rotated picture.
+    let (frames, backend) = decode(
+        &fixtures::mjpeg_mov(),
+        &opts(Backend::Libav).with_size(96, 54),
+    );
+    assert_eq!(backend, "ffmpeg");
+    assert_eq!(frames.len(), 30);
+    let dir = fixtures::scratch();
+    let rotated = dir.path().join("rot.mp4");
+    fixtures::ffmpeg(&[
+        "-i",
+        fixtures::testsrc_mp4().to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rotated.to_str().unwrap(),
+    ]);
+    let (frames, backend) = decode(&rotated, &opts(Backend::Libav));
+    assert_eq!(backend, "ffmpeg");
+    assert_eq!((frames[0].width(), frames[0].height()), (240, 320));
+    // The default backend never decodes in process.
+    let (_, backend) = decode(&fixtures::testsrc_mp4(), &opts(Backend::Auto));
+    assert_eq!(backend, "ffmpeg");
+}
+
+#[test]
+fn a_truncated_file_ends_with_an_error_after_its_good_frames() {
+    let dir = fixtures::scratch();
+    let whole = std::fs::read(fixtures::faststart_mp4()).unwrap();
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &whole[..whole.len() * 6 / 10]).unwrap();
+    let mut src = open(
+        cut.to_str().unwrap(),
+        &opts(Backend::Libav).with_size(80, 60),
+        &pool(),
+    )
+    .unwrap();
+    assert_eq!(src.info().decoder.backend, "libav");
+    let mut good = 0u64;
+    let mut end = None;
+    while let Some(r) = src.read_frame() {
+        match r {
+            Ok(f) => {
+                assert_eq!(f.index, good);
+                good += 1;
+            }
+            Err(e) => {
+                end = Some(e);
+                break;
+            }
+        }
+    }
+    assert!(good > 10 && good < 100, "{good} frames");
+    let e = end.expect("the stream ends with an error");
+    assert!(
+        matches!(
+            e,
+            DecodeError::Truncated { .. } | DecodeError::Corrupt { .. }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("cut.mp4"), "{e}");
+    assert!(src.read_frame().is_none());
+}
