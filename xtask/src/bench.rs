@@ -251,6 +251,9 @@ pub struct FileReport {
     pub reel_pool_peak_bytes: Option<u64>,
     /// reel's pool budget (first run).
     pub reel_pool_budget_bytes: Option<u64>,
+    /// The decoder reel used (first run): `libav h264` in process, `ffmpeg h264`
+    /// through a child process.
+    pub reel_decoder: String,
     /// Frames reel decoded (first run).
     pub reel_frames_decoded: u64,
     /// Frames reel analysed (first run).
@@ -347,6 +350,7 @@ pub fn file_report(
             .filter_map(|(_, s)| s.pool.as_ref().map(|p| p.peak_bytes))
             .max(),
         reel_pool_budget_bytes: first.pool.as_ref().map(|p| p.budget_bytes),
+        reel_decoder: first.decoder.clone(),
         reel_frames_decoded: first.frames_decoded,
         reel_frames_analyzed: first.frames_analyzed,
         cuts_equal: cuts_pyscenedetect.as_ref().map(|c| *c == first.cuts),
@@ -487,6 +491,7 @@ mod tests {
                 "cuts": cuts, "frames_decoded": 600, "frames_analyzed": 600,
                 "fps": 600.0 / wall_s, "wall_s": wall_s, "peak_rss_bytes": rss,
                 "pool": {"budget_bytes": 1 << 20, "peak_bytes": rss / 2},
+                "decoder": "libav h264",
             })
             .to_string()
             .as_bytes(),
@@ -560,6 +565,7 @@ mod tests {
         assert_eq!(r.reel_peak_rss_bytes, 300);
         assert_eq!(r.reel_pool_peak_bytes, Some(150));
         assert_eq!(r.reel_pool_budget_bytes, Some(1 << 20));
+        assert_eq!(r.reel_decoder, "libav h264");
         assert_eq!(r.cuts_reel, truth);
         assert!(r.cuts_reel_equal_truth);
         assert_eq!(r.cuts_pyscenedetect, Some(wrong));

@@ -161,6 +161,51 @@ fn cargo() -> Command {
     cmd
 }
 
+/// The features that decode video files in process, when this machine can build
+/// them: the libav development files (found by pkg-config) and libclang (for the
+/// bindings). `REEL_LIBAV=0` leaves them out, `REEL_LIBAV=1` insists on them.
+fn libav_features() -> Option<&'static str> {
+    const FEATURES: &str = "reel-decode/libav,reel-host/libav,reel-cli/libav";
+    match std::env::var("REEL_LIBAV").ok().as_deref() {
+        Some("0") => return None,
+        Some("1") => return Some(FEATURES),
+        _ => {}
+    }
+    let pkg_config = Command::new("pkg-config")
+        .args(["--exists", "libavcodec", "libavformat", "libavutil"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let libclang = std::env::var_os("LIBCLANG_PATH").is_some() || has_libclang();
+    (pkg_config && libclang).then_some(FEATURES)
+}
+
+/// Whether libclang is installed where bindgen looks on Debian: a `libclang*.so*`
+/// in `/usr/lib/llvm-*/lib` or in a multiarch library folder.
+fn has_libclang() -> bool {
+    let is_libclang = |e: &std::fs::DirEntry| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        name.starts_with("libclang") && name.contains(".so")
+    };
+    let any_in =
+        |dir: &Path| std::fs::read_dir(dir).is_ok_and(|d| d.flatten().any(|e| is_libclang(&e)));
+    let Ok(lib) = std::fs::read_dir("/usr/lib") else {
+        return false;
+    };
+    lib.flatten().any(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        (name.starts_with("llvm-") && any_in(&e.path().join("lib")))
+            || (name.ends_with("-linux-gnu") && any_in(&e.path()))
+    })
+}
+
+/// Adds the in-process decoding features to a cargo command when this machine can
+/// build them (see [`libav_features`]).
+fn with_libav(cmd: &mut Command) {
+    if let Some(features) = libav_features() {
+        cmd.args(["--features", features]);
+    }
+}
+
 fn step(name: &str, mut cmd: Command) -> Result<()> {
     eprintln!("xtask: {name}");
     let started = std::time::Instant::now();
@@ -182,6 +227,7 @@ fn demo(args: &[String]) -> Result<()> {
     build_plugins(true, false)?;
     let mut build = cargo();
     build.args(["build", "--release", "-q", "-p", "reel-cli"]);
+    with_libav(&mut build);
     step("cargo build --release -p reel-cli", build)?;
     let exe = target_dir()
         .join("release")
@@ -203,14 +249,9 @@ fn test() -> Result<()> {
     step("cargo fmt --check", fmt)?;
 
     let mut clippy = cargo();
-    clippy.args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
+    clippy.args(["clippy", "--workspace", "--all-targets"]);
+    with_libav(&mut clippy);
+    clippy.args(["--", "-D", "warnings"]);
     step("cargo clippy", clippy)?;
 
     // The integration tests load the plugins and fixtures from target/.
@@ -218,6 +259,13 @@ fn test() -> Result<()> {
 
     let mut test = cargo();
     test.args(["test", "--workspace"]);
+    with_libav(&mut test);
+    match libav_features() {
+        Some(_) => eprintln!("xtask: with in-process decoding (libav)"),
+        None => {
+            eprintln!("xtask: without in-process decoding (no libav development files or libclang)")
+        }
+    }
     step("cargo test", test)?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub fn build_release() -> Result<PathBuf> {
     let mut build = crate::cargo();
     build.args(["build", "--release", "-p", "reel-cli", "--bin", "reel"]);
+    crate::with_libav(&mut build);
     crate::step("cargo build --release (reel)", build)?;
     let bin = crate::target_dir()
         .join("release")
@@ -42,6 +43,9 @@ pub struct Summary {
     /// The frame pool's figures.
     #[serde(default)]
     pub pool: Option<Pool>,
+    /// The decoder that read the video (`libav h264`, `ffmpeg h264`).
+    #[serde(default)]
+    pub decoder: String,
 }
 
 /// The summary's `pool` object.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use reel_decode::{DecodeError, DecodeOptions, HwAccel, Sampling, Scaler, VideoInfo};
+use reel_decode::{Backend, DecodeError, DecodeOptions, HwAccel, Sampling, Scaler, VideoInfo};
 use reel_frame::Frame;
 use reel_ops::analyze::{AnalyzeConfig, Analyzer, SceneConfig, metric};
 use reel_ops::measure::MeasureConfig;
@@ -97,12 +97,19 @@ impl AnalyzeOptions {
             .size
             .map_or_else(|| "auto".to_string(), |(w, h)| format!("{w}x{h}"));
         format!(
-            "analyze/v{FORMAT_VERSION} size={size} every={} sample_fps={:?} detector={} threshold={} min_scene_len={}",
+            "analyze/v{FORMAT_VERSION} size={size} every={} sample_fps={:?} detector={} threshold={} min_scene_len={} decode={}",
             self.every.max(1),
             self.sample_fps,
             self.detector.name(),
             self.threshold,
-            self.min_scene_len
+            self.min_scene_len,
+            // In-process frames are resized and converted by reel-ops, not swscale:
+            // close, not identical, so the two builds keep apart entries.
+            if reel_decode::LIBAV {
+                "libav"
+            } else {
+                "ffmpeg"
+            }
         )
     }
 }
@@ -228,6 +235,10 @@ pub struct AnalyzeSummary {
     pub analysis_size: [u32; 2],
     /// The scene detector.
     pub detector: Detector,
+    /// The decoder that read the video: backend and codec (`libav h264`, `ffmpeg
+    /// h264`, `ffmpeg h264 (cuda)`, `synthetic …`).
+    #[serde(default)]
+    pub decoder: String,
     /// Frames the decoder delivered.
     pub frames_decoded: u64,
     /// Frames analysed (one line each).
@@ -401,12 +412,19 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
         // downsizes, and keeps fine patterns apart better; fast bilinear is cheaper
         // still but aliases them into false cuts.
         .with_scaler(Scaler::Bilinear)
+        // In process when the build can: no second process, no full-size scaling,
+        // no pipe (see `reel_decode::Backend::Libav`).
+        .with_backend(Backend::Libav)
         .with_sampling(Sampling {
             every: opts.every,
             fps: opts.sample_fps,
             ..Sampling::all()
         });
     let source = reel_decode::open(&opts.input, &decode, &pool)?;
+    let decoder = {
+        let d = &source.info().decoder;
+        format!("{} {}", d.backend, d.name)
+    };
     let expected = expected_frames(&info, opts);
 
     let cuts = Arc::new(Mutex::new(Vec::new()));
@@ -455,6 +473,7 @@ pub fn run(opts: &AnalyzeOptions, mut io: JobIo<'_>) -> Result<AnalyzeSummary, A
         video: VideoSummary::of(&info),
         analysis_size: [size.0, size.1],
         detector: opts.detector,
+        decoder,
         frames_decoded: metrics.frames_in,
         frames_analyzed: lines,
         scenes: scenes(&cuts, end, info.fps),

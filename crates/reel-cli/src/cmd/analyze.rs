@@ -173,12 +173,13 @@ fn report(ctx: &Context, args: &Args, summary: &AnalyzeSummary) -> anyhow::Resul
     let v = &summary.video;
     writeln!(
         out,
-        "{}: {}x{} {} at {:.3} fps, analysed {} of {} frames at {}x{}",
+        "{}: {}x{} {} at {:.3} fps (decoder: {}), analysed {} of {} frames at {}x{}",
         summary.input,
         v.width,
         v.height,
         v.codec,
         v.fps,
+        summary.decoder,
         summary.frames_analyzed,
         summary.frames_decoded,
         summary.analysis_size[0],
