@@ -118,9 +118,9 @@ fn cuts_of_ffmpeg_made_videos_equal_the_truth_and_the_outputs_follow_the_contrac
             "b.mp4",
             "640x360",
             &[
-                ("cellauto=rule=110", 35),
+                ("cellauto=rule=110:seed=1", 35),
                 ("testsrc", 50),
-                ("gradients=seed=3", 40),
+                ("colorspectrum", 40),
             ],
         ),
     ];

@@ -34,8 +34,9 @@ fn true_cuts() -> Vec<u64> {
 }
 
 /// A 1280x720 25 fps H.264 video of six lavfi sources (moving test pattern, bars,
-/// a zooming fractal, colour bars, drifting gradients, the old test pattern), cut
-/// at [`true_cuts`]. Within each, frames score below 4; at the cuts, above 80.
+/// a zooming fractal, colour bars, a still colour spectrum, the old test pattern), cut
+/// at [`true_cuts`]. Within each, frames score below 4; at the cuts, above 45 (the
+/// threshold is 27). Every source is deterministic, so the file is the same on every run.
 /// Made once per test run.
 fn cuts_video() -> &'static Path {
     static VIDEO: OnceLock<PathBuf> = OnceLock::new();
@@ -49,7 +50,7 @@ fn cuts_video() -> &'static Path {
             "smptehdbars",
             "mandelbrot",
             "rgbtestsrc",
-            "gradients=seed=1",
+            "colorspectrum",
             "testsrc",
         ];
         let mut args: Vec<String> = Vec::new();
@@ -219,7 +220,7 @@ fn content_and_adaptive_find_the_true_cuts_of_an_ffmpeg_made_video() {
     // Within scenes the scores are low, at the cuts high.
     for (f, v) in &runs.content_small.scores {
         if true_cuts().contains(f) {
-            assert!(*v > 60.0, "cut {f} scores {v}");
+            assert!(*v > 45.0, "cut {f} scores {v}");
         } else {
             assert!(*v < 10.0, "frame {f} scores {v}");
         }
