@@ -5,9 +5,11 @@
 //! - `ffmpeg -i X -f rawvideo -pix_fmt rgb24 - > /dev/null` (and with
 //!   `-vf scale=640:360`): the baseline, the decoder's own limit;
 //! - reel: `reel_decode::open` with rgb24 at native size (and at 640x360), every frame
-//!   read into a pooled buffer and dropped;
+//!   read into a pooled buffer and dropped, through the ffmpeg child process and,
+//!   when built with the `libav` feature, in process (`Backend::Libav`: reel-ops'
+//!   area resize and conversion instead of swscale);
 //!
-//! and reports reel's rate as a ratio of ffmpeg's. Runs are interleaved and the
+//! and reports reel's rates as ratios of ffmpeg's. Runs are interleaved and the
 //! median of `REEL_BENCH_RUNS` (default 3) is kept. The report is written as JSON to
 //! `REEL_BENCH_OUT` (default `target/reel-bench/decode.json`) and printed.
 //! `REEL_BENCH_SECONDS` sets the length of the test files (default 10).
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use reel_decode::{DecodeOptions, HwAccel};
+use reel_decode::{Backend, DecodeOptions, HwAccel};
 use reel_frame::PixelFormat;
 use reel_pool::FramePool;
 use serde_json::{Value, json};
@@ -72,10 +74,11 @@ fn ffmpeg_alone(path: &Path, vf: Option<&str>) -> f64 {
 }
 
 /// Seconds for reel to deliver every frame of `path`, and the frame count.
-fn reel(path: &Path, size: Option<(u32, u32)>) -> (f64, u64, usize) {
+fn reel(path: &Path, size: Option<(u32, u32)>, backend: Backend) -> (f64, u64, usize) {
     let pool = FramePool::with_budget(512 << 20);
     let mut opts = DecodeOptions::default()
         .with_hwaccel(HwAccel::None)
+        .with_backend(backend)
         .with_format(PixelFormat::Rgb24);
     opts.size = size;
     let start = Instant::now();
@@ -118,28 +121,48 @@ fn main() {
     ];
     let mut cases = Vec::new();
     println!(
-        "{:<7} {:<10} {:>8} {:>10} {:>10} {:>7}",
-        "file", "output", "frames", "ffmpeg fps", "reel fps", "ratio"
+        "{:<7} {:<10} {:>8} {:>10} {:>10} {:>7} {:>13} {:>13}",
+        "file",
+        "output",
+        "frames",
+        "ffmpeg fps",
+        "reel fps",
+        "ratio",
+        "in-proc fps",
+        "in-proc ratio"
     );
     for (label, path) in &files {
-        let frames = reel(path, None).1;
+        let frames = reel(path, None, Backend::Ffmpeg).1;
         for (output, size, vf) in [
             ("native", None, None),
             ("640x360", Some((640, 360)), Some("scale=640:360")),
         ] {
-            let (mut base, mut ours, mut peak) = (Vec::new(), Vec::new(), 0);
+            let (mut base, mut ours, mut inproc, mut peak) =
+                (Vec::new(), Vec::new(), Vec::new(), 0);
             for _ in 0..runs {
                 base.push(ffmpeg_alone(path, vf));
-                let (secs, n, p) = reel(path, size);
+                let (secs, n, p) = reel(path, size, Backend::Ffmpeg);
                 assert_eq!(n, frames, "every frame is delivered");
                 ours.push(secs);
                 peak = peak.max(p);
+                if reel_decode::LIBAV {
+                    let (secs, n, _) = reel(path, size, Backend::Libav);
+                    assert_eq!(n, frames, "every frame is delivered in process");
+                    inproc.push(secs);
+                }
             }
             let base_fps = frames as f64 / median(base.clone());
             let reel_fps = frames as f64 / median(ours.clone());
             let ratio = reel_fps / base_fps;
+            let inproc_fps = (!inproc.is_empty()).then(|| frames as f64 / median(inproc.clone()));
+            let inproc_ratio = inproc_fps.map(|f| f / base_fps);
+            let show = |v: Option<f64>, digits: usize| {
+                v.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+            };
             println!(
-                "{label:<7} {output:<10} {frames:>8} {base_fps:>10.1} {reel_fps:>10.1} {ratio:>7.3}"
+                "{label:<7} {output:<10} {frames:>8} {base_fps:>10.1} {reel_fps:>10.1} {ratio:>7.3} {:>13} {:>13}",
+                show(inproc_fps, 1),
+                show(inproc_ratio, 3)
             );
             cases.push(json!({
                 "file": label,
@@ -150,6 +173,9 @@ fn main() {
                 "ratio": ratio,
                 "ffmpeg_seconds": base,
                 "reel_seconds": ours,
+                "reel_in_process_fps": inproc_fps,
+                "ratio_in_process": inproc_ratio,
+                "reel_in_process_seconds": inproc,
                 "pool_peak_bytes": peak,
             }));
         }
