@@ -15,19 +15,17 @@
 //! (The images' EXIF orientation is not applied.)
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use image::{ColorType, DynamicImage, ImageDecoder, ImageReader};
 use reel_frame::{Frame, PixelFormat};
 use reel_pool::FramePool;
-use reel_sched::{BoxError, Source};
 
 use crate::error::{DecodeError, Position};
+use crate::frame_buffer;
 use crate::info::{DecoderInfo, VideoInfo};
 use crate::options::{DecodeOptions, Limits};
 use crate::sampling::{Sampler, ScaleControl, Verdict, scaled_size};
 use crate::shape::Shaper;
-use crate::{VideoSource, frame_buffer};
 
 /// Whether `path` has an image extension this reader takes.
 fn is_image_file(path: &Path) -> bool {
@@ -326,11 +324,8 @@ impl ImageSequence {
         if self.done {
             return None;
         }
-        let r = self.step();
-        if !matches!(r, Ok(Some(_))) {
-            self.done = true;
-        }
-        r.transpose()
+        let step = self.step();
+        crate::until_done(&mut self.done, step)
     }
 
     fn step(&mut self) -> Result<Option<Frame>, DecodeError> {
@@ -402,40 +397,19 @@ impl ImageSequence {
                     .map_err(|e| image_err(e.to_string()))?;
             }
         }
-        let mut frame =
-            Frame::new(buf, self.format, size.0, size.1, index, pts).map_err(|source| {
-                DecodeError::Frame {
-                    input: self.input.clone(),
-                    source,
-                }
-            })?;
-        frame.meta.captured_at = Some(Instant::now());
-        if size != self.native_size {
-            frame.meta.source_size = Some(self.native_size);
-        }
+        let frame = crate::decoded_frame(
+            &self.input,
+            buf,
+            self.format,
+            size,
+            self.native_size,
+            (index, pts),
+        )?;
         Ok(frame)
     }
 }
 
-impl Source for ImageSequence {
-    fn name(&self) -> &str {
-        &self.input
-    }
-
-    fn next_frame(&mut self) -> Option<Result<Frame, BoxError>> {
-        self.read_frame().map(|r| r.map_err(BoxError::from))
-    }
-}
-
-impl VideoSource for ImageSequence {
-    fn info(&self) -> &VideoInfo {
-        &self.info
-    }
-
-    fn read_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
-        ImageSequence::read_frame(self)
-    }
-}
+crate::in_process_source!(ImageSequence, input);
 
 #[cfg(test)]
 mod tests {

@@ -133,6 +133,69 @@ fn route(input: &str, opts: &DecodeOptions) -> Result<Route, DecodeError> {
     }
 }
 
+/// Implements `Source` and [`VideoSource`] for a reader that decodes in this
+/// process: its name is the field `$name`, its facts the field `info`, and its
+/// frames come from its own `read_frame`.
+macro_rules! in_process_source {
+    ($ty:ty, $name:ident) => {
+        impl reel_sched::Source for $ty {
+            fn name(&self) -> &str {
+                &self.$name
+            }
+
+            fn next_frame(&mut self) -> Option<Result<reel_frame::Frame, reel_sched::BoxError>> {
+                <$ty>::read_frame(self).map(|r| r.map_err(reel_sched::BoxError::from))
+            }
+        }
+
+        impl $crate::VideoSource for $ty {
+            fn info(&self) -> &$crate::VideoInfo {
+                &self.info
+            }
+
+            fn read_frame(&mut self) -> Option<Result<reel_frame::Frame, $crate::DecodeError>> {
+                <$ty>::read_frame(self)
+            }
+        }
+    };
+}
+pub(crate) use in_process_source;
+
+/// One step of a reader that stops for good after its end or its first error:
+/// `done` is set unless `step` gave a frame.
+pub(crate) fn until_done(
+    done: &mut bool,
+    step: Result<Option<Frame>, DecodeError>,
+) -> Option<Result<Frame, DecodeError>> {
+    if !matches!(step, Ok(Some(_))) {
+        *done = true;
+    }
+    step.transpose()
+}
+
+/// Wraps a filled buffer as frame `index` at `pts`, stamped with the time it was
+/// captured and, when it was resized, the size it was decoded at.
+pub(crate) fn decoded_frame(
+    input: &str,
+    buf: PooledBuf,
+    format: PixelFormat,
+    size: (u32, u32),
+    decoded_size: (u32, u32),
+    (index, pts): (u64, f64),
+) -> Result<Frame, DecodeError> {
+    let mut frame = Frame::new(buf, format, size.0, size.1, index, pts).map_err(|source| {
+        DecodeError::Frame {
+            input: input.to_string(),
+            source,
+        }
+    })?;
+    frame.meta.captured_at = Some(std::time::Instant::now());
+    if size != decoded_size {
+        frame.meta.source_size = Some(decoded_size);
+    }
+    Ok(frame)
+}
+
 /// A pool buffer for one `format` frame of `size`, refusing sizes that overflow.
 pub(crate) fn frame_buffer(
     pool: &FramePool,

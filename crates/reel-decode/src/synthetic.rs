@@ -31,14 +31,13 @@ use std::fmt::Write as _;
 
 use reel_frame::{BBox, Frame, Label, PixelFormat};
 use reel_pool::FramePool;
-use reel_sched::{BoxError, Source};
 use serde::Serialize;
 
 use crate::error::DecodeError;
+use crate::frame_buffer;
 use crate::info::{DecoderInfo, VideoInfo};
 use crate::options::DecodeOptions;
 use crate::sampling::{Sampler, ScaleControl, Verdict, scaled_size};
-use crate::{VideoSource, frame_buffer};
 
 /// The shortest scene a synthetic video has, in frames (above the default minimum
 /// scene length of 15 that scene detectors use).
@@ -885,40 +884,19 @@ impl SyntheticSource {
                 detail: e.to_string(),
             })?;
         }
-        let mut frame =
-            Frame::new(buf, self.format, size.0, size.1, index, pts).map_err(|source| {
-                DecodeError::Frame {
-                    input: self.name.clone(),
-                    source,
-                }
-            })?;
-        frame.meta.captured_at = Some(std::time::Instant::now());
-        if size != (self.spec.width, self.spec.height) {
-            frame.meta.source_size = Some((self.spec.width, self.spec.height));
-        }
+        let frame = crate::decoded_frame(
+            &self.name,
+            buf,
+            self.format,
+            size,
+            (self.spec.width, self.spec.height),
+            (index, pts),
+        )?;
         Ok(frame)
     }
 }
 
-impl Source for SyntheticSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn next_frame(&mut self) -> Option<Result<Frame, BoxError>> {
-        self.read_frame().map(|r| r.map_err(BoxError::from))
-    }
-}
-
-impl VideoSource for SyntheticSource {
-    fn info(&self) -> &VideoInfo {
-        &self.info
-    }
-
-    fn read_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
-        SyntheticSource::read_frame(self)
-    }
-}
+crate::in_process_source!(SyntheticSource, name);
 
 #[cfg(test)]
 mod tests {

@@ -10,18 +10,16 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::time::Instant;
 
 use reel_frame::{Frame, PixelFormat};
 use reel_pool::FramePool;
-use reel_sched::{BoxError, Source};
 
 use crate::error::{DecodeError, Position};
+use crate::frame_buffer;
 use crate::info::{DecoderInfo, VideoInfo};
 use crate::options::{DecodeOptions, Limits};
 use crate::sampling::{Sampler, ScaleControl, Verdict, scaled_size};
 use crate::shape::Shaper;
-use crate::{VideoSource, frame_buffer};
 
 /// The longest header or frame line accepted.
 const MAX_LINE: usize = 4096;
@@ -233,11 +231,8 @@ impl Y4mSource {
         if self.done {
             return None;
         }
-        let r = self.step();
-        if !matches!(r, Ok(Some(_))) {
-            self.done = true;
-        }
-        r.transpose()
+        let step = self.step();
+        crate::until_done(&mut self.done, step)
     }
 
     fn truncated(&self, detail: &str) -> DecodeError {
@@ -309,42 +304,15 @@ impl Y4mSource {
                         detail: e.to_string(),
                     })?;
             }
-            let mut frame =
-                Frame::new(buf, self.format, size.0, size.1, index, pts).map_err(|source| {
-                    DecodeError::Frame {
-                        input: self.input.clone(),
-                        source,
-                    }
-                })?;
-            frame.meta.captured_at = Some(Instant::now());
-            if size != (nw, nh) {
-                frame.meta.source_size = Some((nw, nh));
-            }
+            let frame =
+                crate::decoded_frame(&self.input, buf, self.format, size, (nw, nh), (index, pts))?;
             self.last = Position::after(index, pts);
             return Ok(Some(frame));
         }
     }
 }
 
-impl Source for Y4mSource {
-    fn name(&self) -> &str {
-        &self.input
-    }
-
-    fn next_frame(&mut self) -> Option<Result<Frame, BoxError>> {
-        self.read_frame().map(|r| r.map_err(BoxError::from))
-    }
-}
-
-impl VideoSource for Y4mSource {
-    fn info(&self) -> &VideoInfo {
-        &self.info
-    }
-
-    fn read_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
-        Y4mSource::read_frame(self)
-    }
-}
+crate::in_process_source!(Y4mSource, input);
 
 #[cfg(test)]
 mod tests {

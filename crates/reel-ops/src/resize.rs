@@ -247,29 +247,26 @@ impl Resizer {
     ) -> Result<(), OpsError> {
         check_len(frame_len(format, src_w, src_h)?, src.len())?;
         check_len(frame_len(format, dst_w, dst_h)?, dst.len())?;
+        let mut planes = [StridedPlane {
+            data: &[],
+            stride: 0,
+        }; 3];
         let src_planes = format.planes(src_w, src_h);
-        let dst_planes = format.planes(dst_w, dst_h);
-        for (i, (sp, dp)) in src_planes.iter().zip(dst_planes.iter()).enumerate() {
-            // Bytes per pixel of this plane: interleaved chroma has two.
-            let channels = match (format, i) {
-                (PixelFormat::Nv12, 1) => 2,
-                _ => format.bytes_per_pixel().unwrap_or(1),
+        for (view, p) in planes.iter_mut().zip(src_planes.iter()) {
+            *view = StridedPlane {
+                data: &src[p.offset..p.offset + p.len()],
+                stride: p.stride,
             };
-            let src = PlaneRef {
-                data: &src[sp.offset..sp.offset + sp.len()],
-                width: sp.stride / channels,
-                height: sp.rows,
-                stride: sp.stride,
-            };
-            let dst = PlaneMut {
-                data: &mut dst[dp.offset..dp.offset + dp.len()],
-                width: dp.stride / channels,
-                height: dp.rows,
-                stride: dp.stride,
-            };
-            self.resize_plane(channels, src, dst)?;
         }
-        Ok(())
+        self.resize_strided(
+            &planes[..src_planes.len()],
+            src_w,
+            src_h,
+            dst,
+            dst_w,
+            dst_h,
+            format,
+        )
     }
 
     /// Like [`resize`](Self::resize), but the source planes live apart, each with its

@@ -18,14 +18,12 @@
 //! reel-ops' area filter and the colour conversion reel-ops' BT.601 one.
 
 use std::sync::Once;
-use std::time::Instant;
 
 use ffmpeg_next as av;
 use reel_frame::{Frame, PixelFormat};
 use reel_ops::convert::convert;
 use reel_ops::resize::{Filter, Resizer, StridedPlane};
 use reel_pool::FramePool;
-use reel_sched::{BoxError, Source};
 
 use super::Input;
 use super::probe::{StreamFacts, normalise_rotation, probe};
@@ -33,7 +31,7 @@ use crate::error::{DecodeError, Position};
 use crate::info::{DecoderInfo, VideoInfo};
 use crate::options::{DecodeOptions, HwAccel, Limits};
 use crate::sampling::{Sampler, ScaleControl, Verdict, scaled_size};
-use crate::{VideoSource, frame_buffer, hw};
+use crate::{frame_buffer, hw};
 
 /// Decoding errors tolerated (concealed, with a warning) outside strict mode before
 /// the stream is declared corrupt.
@@ -348,11 +346,8 @@ impl LibavSource {
         if self.done {
             return None;
         }
-        let r = self.step();
-        if !matches!(r, Ok(Some(_))) {
-            self.done = true;
-        }
-        r.transpose()
+        let step = self.step();
+        crate::until_done(&mut self.done, step)
     }
 
     fn corrupt(&self, detail: String) -> DecodeError {
@@ -546,41 +541,14 @@ impl LibavSource {
             )
             .map_err(ops)?;
         }
-        let mut frame =
-            Frame::new(buf, self.format, size.0, size.1, index, pts).map_err(|source| {
-                DecodeError::Frame {
-                    input: self.input.clone(),
-                    source,
-                }
-            })?;
-        frame.meta.captured_at = Some(Instant::now());
-        if size != (pw, ph) {
-            frame.meta.source_size = Some((pw, ph));
-        }
+        let frame =
+            crate::decoded_frame(&self.input, buf, self.format, size, (pw, ph), (index, pts))?;
         self.last = Position::after(index, pts);
         Ok(frame)
     }
 }
 
-impl Source for LibavSource {
-    fn name(&self) -> &str {
-        &self.input
-    }
-
-    fn next_frame(&mut self) -> Option<Result<Frame, BoxError>> {
-        self.read_frame().map(|r| r.map_err(BoxError::from))
-    }
-}
-
-impl VideoSource for LibavSource {
-    fn info(&self) -> &VideoInfo {
-        &self.info
-    }
-
-    fn read_frame(&mut self) -> Option<Result<Frame, DecodeError>> {
-        LibavSource::read_frame(self)
-    }
-}
+crate::in_process_source!(LibavSource, input);
 
 #[cfg(test)]
 mod tests {

@@ -322,16 +322,7 @@ fn a_file_changed_between_probes_is_probed_again() {
 #[test]
 fn rotated_video_comes_out_upright() {
     let dir = fixtures::scratch();
-    let rotated = dir.path().join("rot.mp4");
-    fixtures::ffmpeg(&[
-        "-i",
-        fixtures::testsrc_mp4().to_str().unwrap(),
-        "-c",
-        "copy",
-        "-metadata:s:v:0",
-        "rotate=90",
-        rotated.to_str().unwrap(),
-    ]);
+    let rotated = fixtures::rotated_mp4(dir.path());
     let info = probe(rotated.to_str().unwrap(), &software()).unwrap();
     assert_eq!((info.width, info.height), (320, 240));
     assert_eq!(info.rotation % 180, 90);

@@ -152,6 +152,21 @@ pub fn faststart_mp4() -> PathBuf {
     )
 }
 
+/// [`testsrc_mp4`] with a rotation of 90 degrees in its metadata, made in `dir`.
+pub fn rotated_mp4(dir: &Path) -> PathBuf {
+    let rotated = dir.join("rot.mp4");
+    ffmpeg(&[
+        "-i",
+        testsrc_mp4().to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        rotated.to_str().unwrap(),
+    ]);
+    rotated
+}
+
 /// MD5s of ffmpeg's own frames (`-f framemd5`), rgb24 after `vf` (if any).
 pub fn framemd5(path: &Path, vf: Option<&str>) -> Vec<String> {
     framemd5_as(path, vf, "rgb24")

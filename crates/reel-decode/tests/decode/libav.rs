@@ -159,16 +159,7 @@ fn inputs_it_does_not_take_go_to_the_child_process() {
     assert_eq!(backend, "ffmpeg");
     assert_eq!(frames.len(), 30);
     let dir = fixtures::scratch();
-    let rotated = dir.path().join("rot.mp4");
-    fixtures::ffmpeg(&[
-        "-i",
-        fixtures::testsrc_mp4().to_str().unwrap(),
-        "-c",
-        "copy",
-        "-metadata:s:v:0",
-        "rotate=90",
-        rotated.to_str().unwrap(),
-    ]);
+    let rotated = fixtures::rotated_mp4(dir.path());
     let (frames, backend) = decode(&rotated, &opts(Backend::Libav));
     assert_eq!(backend, "ffmpeg");
     assert_eq!((frames[0].width(), frames[0].height()), (240, 320));
