@@ -267,7 +267,16 @@ pub(crate) fn open(
     };
     init();
     let opened = (|| -> Result<_, av::Error> {
-        let demuxer = av::format::input(path)?;
+        let mut demuxer = av::format::input(path)?;
+        // The other streams (audio, subtitles) are not even handed out.
+        for i in 0..demuxer.nb_streams() as usize {
+            if i != facts.stream_index
+                && let Some(mut other) = demuxer.stream_mut(i)
+            {
+                // SAFETY: one field of a stream the demuxer owns, set before reading.
+                unsafe { (*other.as_mut_ptr()).discard = av::ffi::AVDiscard::AVDISCARD_ALL };
+            }
+        }
         let stream = demuxer
             .stream(facts.stream_index)
             .ok_or(av::Error::StreamNotFound)?;

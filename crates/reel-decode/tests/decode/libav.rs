@@ -95,6 +95,36 @@ fn frames_are_reel_ops_on_the_pictures_ffmpeg_decodes() {
 }
 
 #[test]
+fn the_other_streams_are_passed_over() {
+    // Audio as stream 0, the video as stream 1.
+    let dir = fixtures::scratch();
+    let path = dir.path().join("av.mkv");
+    fixtures::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25:duration=2",
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        path.to_str().unwrap(),
+    ]);
+    let (ours, backend) = decode(&path, &opts(Backend::Libav).with_size(80, 60));
+    assert_eq!(backend, "libav");
+    assert_eq!(ours.len() as u64, fixtures::ffprobe_count(&path));
+    assert_eq!(ours.len(), 50);
+}
+
+#[test]
 fn native_size_and_format_is_the_decoders_picture() {
     // No resize, no conversion: the bytes ffmpeg writes for yuv420p.
     let path = fixtures::testsrc_mp4();
