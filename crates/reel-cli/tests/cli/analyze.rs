@@ -420,6 +420,59 @@ fn memory_is_flat_whatever_the_length() {
 }
 
 #[test]
+fn memory_is_flat_whatever_the_length_of_a_decoded_file() {
+    // One minute and ten minutes of 30 fps H.264, through whichever decoder the
+    // build has (in process with the libav feature, whose reference frames and
+    // threads live in reel's own memory).
+    let dir = tempfile::tempdir().unwrap();
+    let run = |seconds: u32| {
+        let path = dir.path().join(format!("{seconds}s.mp4"));
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-y"])
+            .args(["-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size=160x120:rate=30:duration={seconds}"))
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = reel(&["analyze", path.to_str().unwrap(), "--json", "--no-cache"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        json(&out)
+    };
+    let short = run(60);
+    let long = run(600);
+    assert_eq!(long["frames_analyzed"], 18000);
+    assert_eq!(short["decoder"], long["decoder"]);
+    let (ps, pl) = (
+        short["pool"]["peak_bytes"].as_u64().unwrap(),
+        long["pool"]["peak_bytes"].as_u64().unwrap(),
+    );
+    // Whether the queues ever fill up depends on how fast the decoder runs ahead of
+    // the analysis, so the two peaks need not be equal; neither may pass what two
+    // quality-mode edges of 4 frames and the 3 frames in hand hold (a frame in its
+    // page-rounded pool size class).
+    let size = &long["analysis_size"];
+    let frame_bytes = size[0].as_u64().unwrap() * size[1].as_u64().unwrap() * 3;
+    let class = frame_bytes.div_ceil(4096) * 4096;
+    for peak in [ps, pl] {
+        assert!(
+            peak <= 11 * class,
+            "pool peak {ps} and {pl}, frames of {class}"
+        );
+    }
+    let (a, b) = (
+        short["peak_rss_bytes"].as_f64().unwrap(),
+        long["peak_rss_bytes"].as_f64().unwrap(),
+    );
+    assert!(
+        (b - a).abs() / a < 0.10,
+        "peak RSS {a} vs {b} ({})",
+        long["decoder"]
+    );
+}
+
+#[test]
 fn plugins_run_after_the_analysis() {
     let plugins = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/plugins");
     assert!(plugins.is_dir(), "run `cargo xtask build-plugins` first");

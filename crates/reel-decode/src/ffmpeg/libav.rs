@@ -20,6 +20,7 @@
 use std::sync::Once;
 
 use ffmpeg_next as av;
+use ffmpeg_next::packet::Mut as _;
 use reel_frame::{Frame, PixelFormat};
 use reel_ops::convert::convert;
 use reel_ops::resize::{Filter, Resizer, StridedPlane};
@@ -421,6 +422,11 @@ impl LibavSource {
             let read = if self.resend {
                 Ok(())
             } else {
+                // The demuxer fills the packet with a new buffer without letting go
+                // of the one it held: without this, every packet read stays in
+                // memory (the decoder keeps its own reference to what it was sent).
+                // SAFETY: the packet is ours and initialised; unref leaves it empty.
+                unsafe { av::ffi::av_packet_unref(self.packet.as_mut_ptr()) };
                 self.packet.read(&mut self.demuxer)
             };
             match read {
