@@ -27,7 +27,7 @@ use reel_ops::resize::{Filter, Resizer, StridedPlane};
 use reel_pool::FramePool;
 
 use super::Input;
-use super::probe::{StreamFacts, normalise_rotation, probe};
+use super::probe::{StreamFacts, frame_rate, normalise_rotation, probe};
 use crate::error::{DecodeError, Position};
 use crate::info::{DecoderInfo, VideoInfo};
 use crate::options::{DecodeOptions, HwAccel, Limits};
@@ -59,6 +59,9 @@ pub struct LibavSource {
     picture: av::frame::Video,
     /// The stream's format, as reel-ops names it.
     native: PixelFormat,
+    /// The same, as libav names it.
+    native_av: av::format::Pixel,
+
     resizer: Resizer,
     /// The resized picture in the stream's format, before conversion.
     scratch: Vec<u8>,
@@ -93,14 +96,14 @@ fn init() {
     });
 }
 
-/// The reel-ops format for a stream's pixel format, for the formats this path
-/// reads: 8-bit, limited range (the full-range `yuvj` formats need other
-/// conversion tables, so they go to the child process).
-fn native_format(name: &str) -> Option<PixelFormat> {
+/// The reel-ops format and libav's for a stream's pixel format (as ffprobe names
+/// it), for the formats this path reads: 8-bit, limited range (the full-range
+/// `yuvj` formats need other conversion tables, so they go to the child process).
+fn native_format(name: &str) -> Option<(PixelFormat, av::format::Pixel)> {
     match name {
-        "yuv420p" => Some(PixelFormat::Yuv420p),
-        "nv12" => Some(PixelFormat::Nv12),
-        "gray" => Some(PixelFormat::Gray8),
+        "yuv420p" => Some((PixelFormat::Yuv420p, av::format::Pixel::YUV420P)),
+        "nv12" => Some((PixelFormat::Nv12, av::format::Pixel::NV12)),
+        "gray" => Some((PixelFormat::Gray8, av::format::Pixel::GRAY8)),
         _ => None,
     }
 }
@@ -154,10 +157,7 @@ pub(crate) fn probe_facts(input: &Input, limits: &Limits) -> Result<StreamFacts,
             .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
     };
     let (avg, declared) = (rate(stream.avg_frame_rate()), rate(stream.rate()));
-    let constant_rate = match (avg, declared) {
-        (Some(a), Some(d)) => (a - d).abs() <= 1e-3 * d.max(1.0),
-        _ => false,
-    };
+    let (fps, constant_rate) = frame_rate(avg, declared);
     let tb = stream.time_base();
     let tb_secs = rate(tb);
     let nopts = |v: i64| (v != av::ffi::AV_NOPTS_VALUE).then_some(v);
@@ -195,7 +195,7 @@ pub(crate) fn probe_facts(input: &Input, limits: &Limits) -> Result<StreamFacts,
         width: u32::try_from(w).unwrap_or(u32::MAX),
         height: u32::try_from(h).unwrap_or(u32::MAX),
         rotation,
-        fps: avg.or(declared).unwrap_or(0.0),
+        fps,
         frames: u64::try_from(stream.frames()).ok().filter(|n| *n > 0),
         duration_s: stream_duration.or(format_duration),
         variable_frame_rate: !constant_rate,
@@ -217,13 +217,17 @@ pub(crate) fn probe_facts(input: &Input, limits: &Limits) -> Result<StreamFacts,
     })
 }
 
-/// Why `input` is not for this path, or `None` when it is.
-fn refusal(inp: &Input, opts: &DecodeOptions, info: &VideoInfo) -> Option<String> {
+/// The stream's format when `input` is for this path, else why not.
+fn eligible(
+    inp: &Input,
+    opts: &DecodeOptions,
+    info: &VideoInfo,
+) -> Result<(PixelFormat, av::format::Pixel), String> {
     if !inp.is_local_file() {
-        return Some("not a local file".into());
+        return Err("not a local file".into());
     }
     if opts.tools.ffmpeg != std::path::Path::new("ffmpeg") {
-        return Some(format!(
+        return Err(format!(
             "ffmpeg program {} named",
             opts.tools.ffmpeg.display()
         ));
@@ -234,15 +238,12 @@ fn refusal(inp: &Input, opts: &DecodeOptions, info: &VideoInfo) -> Option<String
         other => Some(other),
     };
     if let Some(accel) = hw {
-        return Some(format!("hardware decoding ({}) asked for", accel.name()));
+        return Err(format!("hardware decoding ({}) asked for", accel.name()));
     }
     if info.rotation != 0 {
-        return Some(format!("the picture is rotated by {}°", info.rotation));
+        return Err(format!("the picture is rotated by {}°", info.rotation));
     }
-    if native_format(&info.pixel_format).is_none() {
-        return Some(format!("pixel format {}", info.pixel_format));
-    }
-    None
+    native_format(&info.pixel_format).ok_or_else(|| format!("pixel format {}", info.pixel_format))
 }
 
 /// Opens `input` in process when it qualifies; `Ok(None)` sends it to the child
@@ -256,12 +257,12 @@ pub(crate) fn open(
     // The same probe as the child process (remembered, so not run twice): the
     // stream's facts and the file's errors are reported the same way.
     let facts = probe(&inp, &opts.tools, &opts.limits)?;
-    if let Some(why) = refusal(&inp, opts, &facts.info) {
-        tracing::debug!(input, why, "decoding in an ffmpeg child process");
-        return Ok(None);
-    }
-    let Some(native) = native_format(&facts.info.pixel_format) else {
-        return Ok(None);
+    let (native, native_av) = match eligible(&inp, opts, &facts.info) {
+        Ok(formats) => formats,
+        Err(why) => {
+            tracing::debug!(input, why, "decoding in an ffmpeg child process");
+            return Ok(None);
+        }
     };
     let Some(path) = inp.file() else {
         return Ok(None);
@@ -328,6 +329,7 @@ pub(crate) fn open(
         packet: av::Packet::empty(),
         picture: av::frame::Video::empty(),
         native,
+        native_av,
         resizer: Resizer::new(Filter::Area),
         scratch: Vec::new(),
         next: 0,
@@ -487,16 +489,15 @@ impl LibavSource {
             )));
         }
         // A picture whose format changed mid-stream is not what the probe said.
-        let format_name = self
-            .picture
-            .format()
-            .descriptor()
-            .map(|d| d.name())
-            .unwrap_or("none");
-        if native_format(format_name) != Some(self.native) {
+        if self.picture.format() != self.native_av {
+            let to = self
+                .picture
+                .format()
+                .descriptor()
+                .map_or("none", |d| d.name());
             return Err(DecodeError::Unsupported {
                 input: self.input.clone(),
-                what: format!("a change of pixel format mid-stream (to {format_name})"),
+                what: format!("a change of pixel format mid-stream (to {to})"),
             });
         }
         self.scale.poll();

@@ -258,11 +258,7 @@ fn facts_from_json(
     let format = json.format.as_ref();
     let avg = stream.avg_frame_rate.as_deref().and_then(parse_ratio);
     let declared = stream.r_frame_rate.as_deref().and_then(parse_ratio);
-    let fps = avg.or(declared).unwrap_or(0.0);
-    let constant_rate = match (avg, declared) {
-        (Some(a), Some(d)) => (a - d).abs() <= 1e-3 * d.max(1.0),
-        _ => false,
-    };
+    let (fps, constant_rate) = frame_rate(avg, declared);
     let duration_s = stream
         .duration
         .as_deref()
@@ -312,6 +308,17 @@ fn facts_from_json(
         format_start_time: format.and_then(|f| seconds(&f.start_time)).unwrap_or(0.0),
         constant_rate,
     })
+}
+
+/// The frame rate from a stream's average and declared rates (the average when
+/// known, 0 when neither is), and whether the stream is constant-rate (both known
+/// and equal to a thousandth).
+pub(crate) fn frame_rate(avg: Option<f64>, declared: Option<f64>) -> (f64, bool) {
+    let constant = match (avg, declared) {
+        (Some(a), Some(d)) => (a - d).abs() <= 1e-3 * d.max(1.0),
+        _ => false,
+    };
+    (avg.or(declared).unwrap_or(0.0), constant)
 }
 
 /// `num/den` as integers (den > 0).
