@@ -46,28 +46,17 @@ fn batch_preprocessing_reuses_its_buffers() {
     // Two sources of different sizes, as a batch of four.
     let a = vec![90u8; 3 * 640 * 360];
     let b: Vec<u8> = (0..3 * 300 * 500).map(|i| (i % 251) as u8).collect();
-    let images = [
-        ImageRef {
-            data: &a,
-            width: 640,
-            height: 360,
-        },
-        ImageRef {
-            data: &b,
-            width: 300,
-            height: 500,
-        },
-        ImageRef {
-            data: &a,
-            width: 640,
-            height: 360,
-        },
-        ImageRef {
-            data: &b,
-            width: 300,
-            height: 500,
-        },
-    ];
+    let wide = ImageRef {
+        data: &a,
+        width: 640,
+        height: 360,
+    };
+    let tall = ImageRef {
+        data: &b,
+        width: 300,
+        height: 500,
+    };
+    let images = [wide, tall, wide, tall];
     let pool = FramePool::with_budget(32 << 20);
     let mut prep = Preprocessor::new(320);
     let mut boxes = Vec::with_capacity(8);

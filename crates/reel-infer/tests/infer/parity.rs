@@ -60,20 +60,17 @@ fn hub_naming_loads_and_gives_the_same_output() {
     let net = load_net(&path).unwrap();
     assert_eq!(net.variant(), reel_infer::Variant::N);
     let x = input();
-    let a: Vec<f32> = net
-        .forward(&x)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let b: Vec<f32> = fixture_model()
-        .net
-        .forward(&x)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    assert_eq!(a, b, "the same weights under hub names give another output");
+    let output = |net: &reel_infer::YoloV8| -> Vec<f32> {
+        net.forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    assert_eq!(
+        output(&net),
+        output(&fixture_model().net),
+        "the same weights under hub names give another output"
+    );
 }
