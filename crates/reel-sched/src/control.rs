@@ -3,7 +3,7 @@
 //! fatal error, and the cancel token that moves between them.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -25,7 +25,6 @@ pub(crate) struct Control {
     pub(crate) abort_rx: Receiver<Never>,
     drain_timeout: Mutex<Duration>,
     drain_deadline: Mutex<Option<Instant>>,
-    cancel_requested: AtomicBool,
     /// Some work was cut short: the source stopped before its end, or frames were
     /// discarded.
     interrupted: AtomicBool,
@@ -49,7 +48,6 @@ impl Control {
             abort_rx: rx,
             drain_timeout: Mutex::new(drain_timeout),
             drain_deadline: Mutex::new(None),
-            cancel_requested: AtomicBool::new(false),
             interrupted: AtomicBool::new(false),
             error: Mutex::new(None),
         }
@@ -79,7 +77,6 @@ impl Control {
 
     /// Stops the source; frames in flight go on until `drain_timeout` has passed.
     pub(crate) fn drain(&self) {
-        self.cancel_requested.store(true, Ordering::Release);
         if self
             .state
             .compare_exchange(RUNNING, DRAINING, Ordering::AcqRel, Ordering::Acquire)
@@ -101,12 +98,7 @@ impl Control {
     }
 
     pub(crate) fn abort(&self) {
-        self.cancel_requested.store(true, Ordering::Release);
         self.discard();
-    }
-
-    pub(crate) fn cancel_requested(&self) -> bool {
-        self.cancel_requested.load(Ordering::Acquire)
     }
 
     pub(crate) fn drain_deadline(&self) -> Option<Instant> {
@@ -159,30 +151,92 @@ pub enum RunState {
     Ended,
 }
 
-/// Stops a pipeline from any thread (a Ctrl-C handler, a timer, a stage). Clones
-/// share the same pipeline.
-#[derive(Clone)]
-pub struct CancelToken(pub(crate) Arc<Control>);
+/// Stops pipelines from any thread (a Ctrl-C handler, a timer, a stage, another
+/// job). Clones share the same token.
+///
+/// A token made with [`CancelToken::new`] belongs to no pipeline until one is
+/// attached to it with [`Pipeline::cancel_on`](crate::Pipeline::cancel_on): one
+/// token can stop every pipeline of a process, and a pipeline attached to a token
+/// that was already cancelled starts cancelled. [`Pipeline::cancel_token`]
+/// (crate::Pipeline::cancel_token) gives a token attached to that pipeline alone.
+#[derive(Clone, Default)]
+pub struct CancelToken(Arc<TokenInner>);
+
+#[derive(Default)]
+struct TokenInner {
+    /// `NONE`, `CANCEL` or `ABORT`: the strongest request made so far.
+    request: AtomicU8,
+    /// The pipelines this token stops; dead ones are pruned as others attach.
+    pipelines: Mutex<Vec<Weak<Control>>>,
+}
+
+const NONE: u8 = 0;
+const CANCEL: u8 = 1;
+const ABORT: u8 = 2;
 
 impl CancelToken {
+    /// A token attached to no pipeline yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A token attached to `control` alone.
+    pub(crate) fn of(control: &Arc<Control>) -> Self {
+        let token = Self::new();
+        token.attach(control);
+        token
+    }
+
+    /// Makes this token stop the pipeline of `control`, applying at once what was
+    /// already asked of it.
+    pub(crate) fn attach(&self, control: &Arc<Control>) {
+        let mut pipelines = lock(&self.0.pipelines);
+        pipelines.retain(|p| p.strong_count() > 0);
+        pipelines.push(Arc::downgrade(control));
+        // Under the lock: a request made concurrently either sees this pipeline in
+        // the list or is seen here.
+        apply(self.0.request.load(Ordering::Acquire), control);
+    }
+
+    fn request(&self, what: u8) {
+        let pipelines = lock(&self.0.pipelines);
+        self.0.request.fetch_max(what, Ordering::AcqRel);
+        for control in pipelines.iter().filter_map(Weak::upgrade) {
+            apply(what, &control);
+        }
+    }
+
     /// Stops reading the source. Frames already in the pipeline go on to the sink and
     /// every stage is flushed, if that ends within the pipeline's
     /// [drain timeout](crate::Pipeline::drain_timeout); whatever is left then is
     /// discarded as by [`abort`](CancelToken::abort). The report says `Cancelled`.
     pub fn cancel(&self) {
-        self.0.drain();
+        self.request(CANCEL);
     }
 
     /// Stops now: queued frames are discarded, no stage is flushed, calls under way
     /// finish (they are never interrupted), and the sink is finished with what it has.
     pub fn abort(&self) {
-        self.0.abort();
+        self.request(ABORT);
     }
 
     /// Whether [`cancel`](CancelToken::cancel) or [`abort`](CancelToken::abort) was
     /// called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.cancel_requested()
+        self.0.request.load(Ordering::Acquire) != NONE
+    }
+
+    /// Whether [`abort`](CancelToken::abort) was called.
+    pub fn is_aborted(&self) -> bool {
+        self.0.request.load(Ordering::Acquire) == ABORT
+    }
+}
+
+fn apply(request: u8, control: &Control) {
+    match request {
+        CANCEL => control.drain(),
+        ABORT => control.abort(),
+        _ => {}
     }
 }
 
@@ -190,6 +244,7 @@ impl std::fmt::Debug for CancelToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CancelToken")
             .field("cancelled", &self.is_cancelled())
+            .field("aborted", &self.is_aborted())
             .finish()
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, select};
 use reel_frame::Frame;
 
-use crate::run::Shared;
+use crate::shared::Shared;
 use crate::spec::QueuePolicy;
 
 /// The pipeline is discarding (or the receiving side is gone): stop.

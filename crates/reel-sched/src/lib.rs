@@ -22,22 +22,26 @@ mod edge;
 mod metrics;
 mod outcome;
 mod parallel;
+mod pipeline;
 mod quality;
-mod run;
 mod runner;
 mod scaling;
+mod shared;
 mod skip;
 mod spec;
 mod stage;
+mod supervisor;
+mod threads;
 
 pub use control::{CancelToken, RunState};
 pub use metrics::{EdgeSnapshot, Percentiles, Snapshot, StageSnapshot};
 pub use outcome::{At, Outcome, PipelineError, Report};
+pub use pipeline::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_SCALING_PERIOD, Pipeline};
 pub use quality::{
     Clock, ManualClock, QualityChange, QualityConfig, QualityController, SystemClock,
 };
-pub use run::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_SCALING_PERIOD, Pipeline, PipelineHandle};
 pub use spec::{
     BALANCED_DEADLINE, ErrorPolicy, Mode, QueuePolicy, Skip, StageFactory, StageSpec, UnknownMode,
 };
 pub use stage::{BoxError, Emit, NullSink, QualityKnob, Sink, Source, Stage, StageError};
+pub use supervisor::PipelineHandle;

@@ -129,17 +129,20 @@ pub enum Outcome {
     Failed(PipelineError),
 }
 
-/// What a finished pipeline reports, whatever the ending: the outcome and the final
-/// metrics (so a command can still print a partial summary).
+/// What a finished pipeline reports, whatever the ending: the outcome, the final
+/// metrics (so a command can still print a partial summary) and the sink, handed
+/// back with whatever it gathered.
 #[derive(Debug)]
-pub struct Report {
+pub struct Report<K> {
     /// How it ended.
     pub outcome: Outcome,
     /// The metrics at the end.
     pub metrics: Snapshot,
+    /// The pipeline's sink, finished (unless it failed itself).
+    pub sink: K,
 }
 
-impl Report {
+impl<K> Report<K> {
     /// Whether the whole stream went through.
     pub fn is_completed(&self) -> bool {
         matches!(self.outcome, Outcome::Completed)

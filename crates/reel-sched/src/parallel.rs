@@ -20,9 +20,9 @@ use reel_frame::Frame;
 use crate::control::Never;
 use crate::edge::{EdgeTx, Recv, Stopped, recv, send_internal};
 use crate::outcome::PipelineError;
-use crate::run::{Shared, spawn_thread};
-use crate::runner::{Runner, panic_message};
+use crate::runner::Runner;
 use crate::scaling::{Scaler, Step};
+use crate::shared::{Shared, panic_message, spawn_thread};
 use crate::spec::{ErrorPolicy, StageFactory, reorder_window};
 
 /// What a parallel stage needs to run.

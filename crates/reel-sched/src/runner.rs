@@ -11,7 +11,7 @@ use reel_frame::Frame;
 
 use crate::metrics::StageCounters;
 use crate::outcome::{At, PipelineError};
-use crate::run::Shared;
+use crate::shared::{Shared, panic_message};
 use crate::spec::ErrorPolicy;
 use crate::stage::{Stage, StageError};
 
@@ -164,16 +164,5 @@ fn log_skipped(stage: &str, at: At, error: &StageError, count: u64) {
         tracing::warn!(stage, %at, %error, "stage error skipped (further ones are logged at debug level)");
     } else {
         tracing::debug!(stage, %at, %error, count, "stage error skipped");
-    }
-}
-
-/// The message a panic carried, if it was a string.
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
     }
 }

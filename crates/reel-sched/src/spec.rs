@@ -125,19 +125,15 @@ pub enum ErrorPolicy {
     DisableAfter(u32),
 }
 
-/// Frames the source side leaves out before they enter the pipeline. Skipped frames
-/// are counted apart from drops, and keep their place in the frame indices.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// Frames the source side leaves out before they enter the pipeline, decided while
+/// it runs. Skipped frames are counted apart from drops, and keep their place in the
+/// frame indices. (Choosing frames by number or time is the source's own business:
+/// a decoder samples where it costs least.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Skip {
     /// Every frame enters.
     #[default]
     None,
-    /// One frame in `n` enters: the first, then every `n`th after it. `0` and `1`
-    /// keep every frame.
-    EveryNth(u64),
-    /// At most this many frames per second of presentation time enter (the first frame
-    /// of each `1/fps` slot of `pts`). Non-positive rates keep every frame.
-    Rate(f64),
     /// Frames are skipped while the pipeline is behind: while more frames are in it
     /// than its stages' workers and the sink can work on at once, so that some are
     /// waiting in queues.

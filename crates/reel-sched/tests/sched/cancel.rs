@@ -158,3 +158,104 @@ fn a_pipeline_cancelled_before_it_runs_reads_nothing() {
     assert_eq!(seen.len(), 0);
     assert_eq!(pool.stats().bytes_in_use, 0);
 }
+
+/// A sink that keeps what it saw in itself: the report hands it back.
+#[derive(Default)]
+struct Keep {
+    indices: Vec<u64>,
+    finished: bool,
+}
+
+impl reel_sched::Sink for Keep {
+    fn consume(&mut self, frame: reel_frame::Frame) -> Result<(), reel_sched::StageError> {
+        self.indices.push(frame.index);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), reel_sched::StageError> {
+        self.finished = true;
+        Ok(())
+    }
+}
+
+#[test]
+fn the_report_hands_the_sink_back_in_every_ending() {
+    let pool = pool();
+    // Completed.
+    let report = Pipeline::new(Frames::new(&pool, 12), Keep::default())
+        .stage(StageSpec::sequential(Pass::new("a")))
+        .run();
+    assert!(report.is_completed());
+    assert_eq!(report.sink.indices, (0..12).collect::<Vec<_>>());
+    assert!(report.sink.finished);
+    // Failed in a stage: the sink is back, finished with what it had.
+    let report = Pipeline::new(Frames::new(&pool, 50), Keep::default())
+        .stage(StageSpec::sequential(crate::common::Failing::new(
+            "bad",
+            |i| i == 5,
+        )))
+        .run();
+    assert!(report.error().is_some());
+    assert_eq!(report.sink.indices, (0..5).collect::<Vec<_>>());
+    // Cancelled before it ran.
+    let pipeline = Pipeline::new(Frames::new(&pool, u64::MAX), Keep::default());
+    pipeline.cancel_token().cancel();
+    let report = pipeline.spawn().join();
+    assert!(report.is_cancelled());
+    assert!(report.sink.indices.is_empty());
+    assert_eq!(pool.stats().bytes_in_use, 0);
+}
+
+#[test]
+fn one_outside_token_stops_every_pipeline_attached_to_it() {
+    let pool = pool();
+    let token = reel_sched::CancelToken::new();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            Pipeline::new(Frames::new(&pool, u64::MAX), Keep::default())
+                .stage(StageSpec::sequential(Pass::new("a")))
+                .cancel_on(&token)
+                .spawn()
+        })
+        .collect();
+    eventually("both pipelines run", || {
+        handles.iter().all(|h| h.metrics().frames_out >= 5)
+    });
+    assert!(!token.is_cancelled());
+    token.cancel();
+    for handle in handles {
+        let report = handle.join();
+        assert!(report.is_cancelled(), "{:?}", report.outcome);
+        let m = &report.metrics;
+        assert_eq!(m.frames_out, m.frames_in, "drained, nothing lost");
+        assert_eq!(report.sink.indices.len() as u64, m.frames_out);
+    }
+    // A pipeline attached later starts cancelled and reads nothing.
+    let report = Pipeline::new(Frames::new(&pool, u64::MAX), Keep::default())
+        .cancel_on(&token)
+        .run();
+    assert!(report.is_cancelled());
+    assert_eq!(report.metrics.frames_in, 0);
+    assert_eq!(pool.stats().bytes_in_use, 0);
+}
+
+#[test]
+fn aborting_an_outside_token_discards() {
+    let pool = pool();
+    let token = reel_sched::CancelToken::new();
+    let handle = Pipeline::new(Frames::new(&pool, u64::MAX), Keep::default())
+        .mode(Mode::Batch)
+        .stage(StageSpec::sequential(Batch::new(1000)))
+        .cancel_on(&token)
+        .spawn();
+    eventually("the batch stage holds frames", || {
+        handle.metrics().stages[0].frames_in >= 10
+    });
+    token.abort();
+    assert!(token.is_aborted());
+    let report = handle.join();
+    assert!(report.is_cancelled());
+    assert!(report.metrics.discarded > 0);
+    assert!(report.sink.indices.is_empty());
+    assert_eq!(pool.stats().bytes_in_use, 0);
+}
