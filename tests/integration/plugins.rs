@@ -11,10 +11,10 @@ use reel_decode::DecodeOptions;
 use reel_decode::synthetic::{GroundTruth, ObjectTruth, ground_truth};
 use reel_frame::{BBox, Detection, Frame, Label, PixelFormat};
 use reel_host::plugins::{
-    Catalog, Error, ErrorPolicy, Origin, PluginSpec, PluginStage, SearchDir, SearchPath, load,
+    Catalog, Error, Origin, PluginReport, PluginSpec, PluginStage, SearchDir, SearchPath, load,
 };
 use reel_pool::FramePool;
-use reel_sched::Stage;
+use reel_sched::{BoxError, ErrorPolicy, Outcome, Pipeline, Sink, Source, Stage, StageSpec};
 use reel_tests::{fixture, fixtures_dir, plugins_dir};
 
 /// One scene, three objects drifting over a textured background.
@@ -34,10 +34,50 @@ fn catalog() -> Catalog {
     ]))
 }
 
-fn stage(spec: &str, policy: ErrorPolicy) -> PluginStage {
+fn stage(spec: &str) -> PluginStage {
     let spec: PluginSpec = spec.parse().unwrap();
     let plugin = catalog().resolve(&spec.target).unwrap();
-    PluginStage::new(&plugin, &spec.config, policy).unwrap()
+    PluginStage::new(&plugin, &spec.config).unwrap()
+}
+
+/// Frames handed out in order.
+struct Frames(std::vec::IntoIter<Frame>);
+
+impl Source for Frames {
+    fn name(&self) -> &str {
+        "frames"
+    }
+
+    fn next_frame(&mut self) -> Option<Result<Frame, BoxError>> {
+        self.0.next().map(Ok)
+    }
+}
+
+/// The indices of the frames that reached the end.
+#[derive(Default)]
+struct Indices(Vec<u64>);
+
+impl Sink for Indices {
+    fn consume(&mut self, frame: Frame) -> Result<(), reel_sched::StageError> {
+        self.0.push(frame.index);
+        Ok(())
+    }
+}
+
+/// Runs `frames` through the plugin stage `spec` in a pipeline, under `policy`:
+/// the frames that came out, the plugin's report, and how the run ended.
+fn run_through(
+    spec: &str,
+    policy: ErrorPolicy,
+    frames: Vec<Frame>,
+) -> (Vec<u64>, PluginReport, Outcome) {
+    let plugin = stage(spec);
+    let stats = plugin.stats();
+    let report = Pipeline::new(Frames(frames.into_iter()), Indices::default())
+        .stage(StageSpec::sequential(plugin).on_error(policy))
+        .run();
+    let r = stats.report(report.metrics.stage(&stats.stage_name()));
+    (report.sink.0, r, report.outcome)
 }
 
 /// The frames of `uri` in `format`.
@@ -129,7 +169,7 @@ fn plugins_load_side_by_side_each_as_itself() {
 #[test]
 fn motion_boxes_overlap_the_moving_shapes() {
     let gt = truth();
-    let mut motion = stage("motion", ErrorPolicy::Fail);
+    let mut motion = stage("motion");
     let (mut shapes, mut found, mut boxes, mut on_shapes) = (0, 0, 0, 0);
     for frame in frames(VIDEO, PixelFormat::Rgb24) {
         let f = pass(&mut motion, frame);
@@ -156,7 +196,7 @@ fn motion_boxes_overlap_the_moving_shapes() {
     assert!(shapes > 0);
     assert_eq!(found, shapes, "every moving shape is found in every frame");
     assert_eq!(on_shapes, boxes, "every box is on a moving shape");
-    let report = motion.stats().report();
+    let report = motion.stats().report(None);
     assert_eq!(report.errors, 0);
     assert_eq!(report.processed, 40);
 }
@@ -165,10 +205,7 @@ fn motion_boxes_overlap_the_moving_shapes() {
 fn overlay_changes_exactly_the_box_pixels() {
     let gt = truth();
     let color = [255u8, 0, 255];
-    let mut overlay = stage(
-        "overlay:labels=false,thickness=2,color=[255,0,255]",
-        ErrorPolicy::Fail,
-    );
+    let mut overlay = stage("overlay:labels=false,thickness=2,color=[255,0,255]");
     let mut checked = 0;
     for mut frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().step_by(7) {
         let objects = gt.objects_at(frame.index);
@@ -203,7 +240,7 @@ fn overlay_changes_exactly_the_box_pixels() {
 #[test]
 fn overlay_labels_stay_in_their_tags() {
     let gt = truth();
-    let mut overlay = stage("overlay", ErrorPolicy::Fail);
+    let mut overlay = stage("overlay");
     let mut frame = frames(VIDEO, PixelFormat::Rgb24).swap_remove(10);
     let objects = gt.objects_at(frame.index);
     frame.meta.detections = truth_detections(objects);
@@ -237,7 +274,7 @@ fn overlay_labels_stay_in_their_tags() {
 #[test]
 fn pixelate_leaves_other_regions_untouched() {
     let gt = truth();
-    let mut pixelate = stage(r#"pixelate:block=8,labels=["circle"]"#, ErrorPolicy::Fail);
+    let mut pixelate = stage(r#"pixelate:block=8,labels=["circle"]"#);
     let mut pixelated = 0;
     for mut frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().step_by(5) {
         let objects = gt.objects_at(frame.index);
@@ -298,17 +335,10 @@ fn a_plugin_built_for_another_interface_is_refused_by_name_and_versions() {
 
 #[test]
 fn a_panic_on_frame_3_is_skipped_with_the_skip_policy() {
-    let mut faulty = stage("faulty:panic_at=3", ErrorPolicy::Skip);
-    let mut out = Vec::new();
-    for frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().take(8) {
-        faulty.process(frame, &mut out).unwrap();
-    }
-    faulty.flush(&mut out).unwrap();
-    assert_eq!(
-        out.iter().map(|f| f.index).collect::<Vec<_>>(),
-        (0..8).collect::<Vec<_>>()
-    );
-    let r = faulty.stats().report();
+    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(8).collect();
+    let (out, r, outcome) = run_through("faulty:panic_at=3", ErrorPolicy::Skip, input);
+    assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
+    assert_eq!(out, (0..8).collect::<Vec<_>>());
     assert_eq!((r.frames, r.processed, r.errors, r.panics), (8, 7, 1, 1));
     assert!(!r.disabled);
     let last = r.last_error.unwrap();
@@ -322,38 +352,28 @@ fn a_panic_on_frame_3_is_skipped_with_the_skip_policy() {
 
 #[test]
 fn a_panic_on_frame_3_fails_the_run_cleanly_with_the_fail_policy() {
-    let mut faulty = stage("faulty:panic_at=3", ErrorPolicy::Fail);
-    let mut out = Vec::new();
-    let mut failure = None;
-    for frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().take(8) {
-        if let Err(e) = faulty.process(frame, &mut out) {
-            failure = Some(e);
-            break;
-        }
-    }
-    let e = failure.expect("the run fails");
-    assert!(e.is_fatal());
-    let msg = e.to_string();
+    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(8).collect();
+    let (out, r, outcome) = run_through("faulty:panic_at=3", ErrorPolicy::Fail, input);
+    let Outcome::Failed(e) = outcome else {
+        panic!("the run fails: {outcome:?}");
+    };
+    assert_eq!(e.frame(), Some(3));
+    let msg = format!("{e}: {}", std::error::Error::source(&e).unwrap());
     assert!(
         msg.contains("plugin `faulty`") && msg.contains("panicked"),
         "{msg}"
     );
-    assert_eq!(out.len(), 3, "frames before the panic went through");
-    let r = faulty.stats().report();
+    assert!(out.iter().all(|&i| i < 3), "nothing after the panic: {out:?}");
     assert_eq!((r.errors, r.panics), (1, 1));
 }
 
 #[test]
 fn a_plugin_returning_errors_is_disabled_after_n() {
-    let mut faulty = stage("faulty:error_from=2", ErrorPolicy::Disable(3));
-    let mut out = Vec::new();
-    for frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().take(10) {
-        faulty.process(frame, &mut out).unwrap();
-    }
-    faulty.flush(&mut out).unwrap();
+    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(10).collect();
+    let (out, r, outcome) =
+        run_through("faulty:error_from=2", ErrorPolicy::DisableAfter(3), input);
+    assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
     assert_eq!(out.len(), 10, "every frame goes on");
-    assert!(faulty.is_disabled());
-    let r = faulty.stats().report();
     assert_eq!((r.processed, r.errors, r.panics, r.passed_by), (2, 3, 0, 5));
     assert!(r.disabled);
     // Frames 0..=4 reached the plugin; none after it was disabled.
@@ -368,26 +388,31 @@ fn a_plugin_returning_errors_is_disabled_after_n() {
 #[test]
 fn failures_outside_frames_are_reported() {
     let plugin = catalog().find("faulty").unwrap();
-    let e = PluginStage::new(&plugin, r#"{"panic_in_create":true}"#, ErrorPolicy::Skip)
+    let e = PluginStage::new(&plugin, r#"{"panic_in_create":true}"#)
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("`faulty`") && e.contains("fixture panic in create"),
         "{e}"
     );
-    let e = PluginStage::new(&plugin, r#"{"no_such_option":1}"#, ErrorPolicy::Skip)
+    let e = PluginStage::new(&plugin, r#"{"no_such_option":1}"#)
         .unwrap_err()
         .to_string();
     assert!(e.contains("invalid configuration"), "{e}");
 
-    let mut s = stage("faulty:fail_flush=true", ErrorPolicy::Fail);
-    let e = s.flush(&mut Vec::new()).unwrap_err();
-    assert!(e.is_fatal() && e.to_string().contains("flush"), "{e}");
+    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(2).collect();
+    let (_, _, outcome) = run_through("faulty:fail_flush=true", ErrorPolicy::Fail, input);
+    let Outcome::Failed(e) = outcome else {
+        panic!("the run fails: {outcome:?}");
+    };
+    assert_eq!(e.at(), Some(reel_sched::At::Flush));
+    let msg = std::error::Error::source(&e).unwrap().to_string();
+    assert!(msg.contains("flush"), "{msg}");
 }
 
 #[test]
 fn the_plugin_gets_the_frames_own_buffer_and_adds_detections() {
-    let mut faulty = stage("faulty:detect=true", ErrorPolicy::Fail);
+    let mut faulty = stage("faulty:detect=true");
     for mut frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().take(3) {
         frame.meta.detections.push(Detection {
             class_id: 1,
@@ -399,7 +424,7 @@ fn the_plugin_gets_the_frames_own_buffer_and_adds_detections() {
         let len = frame.data().len() as u64;
         let f = pass(&mut faulty, frame);
         faulty.flush(&mut Vec::new()).unwrap();
-        let counters = faulty.stats().report().counters;
+        let counters = faulty.stats().report(None).counters;
         assert!(
             counters.contains(&("last_pixels_addr".to_string(), addr)),
             "{counters:?}"
@@ -427,7 +452,7 @@ fn yuv_frame(width: u32, height: u32) -> Frame {
 
 #[test]
 fn a_frame_in_a_format_the_plugin_refuses_fails_the_run() {
-    let mut overlay = stage("overlay", ErrorPolicy::Skip);
+    let mut overlay = stage("overlay");
     let e = overlay
         .process(yuv_frame(64, 48), &mut Vec::new())
         .unwrap_err();
@@ -438,7 +463,7 @@ fn a_frame_in_a_format_the_plugin_refuses_fails_the_run() {
         "{msg}"
     );
     // Motion accepts it.
-    let mut motion = stage("motion", ErrorPolicy::Fail);
+    let mut motion = stage("motion");
     pass(&mut motion, yuv_frame(64, 48));
-    assert_eq!(motion.stats().report().processed, 1);
+    assert_eq!(motion.stats().report(None).processed, 1);
 }

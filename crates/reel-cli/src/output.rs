@@ -133,14 +133,64 @@ pub fn create_output(
     Ok(Some(Box::new(std::io::BufWriter::new(file))))
 }
 
-/// A flag that Ctrl-C raises, so that a job stops cleanly and keeps what it found.
-pub fn cancel_on_ctrlc(what: &str) -> reel_host::analyze::CancelFlag {
-    let cancel = reel_host::analyze::CancelFlag::new();
-    let on_signal = cancel.clone();
-    if let Err(e) = ctrlc::set_handler(move || on_signal.raise()) {
+/// A token that Ctrl-C cancels (the job drains and keeps what it found); a second
+/// Ctrl-C aborts (what is queued is dropped, the results so far are still written).
+pub fn cancel_on_ctrlc(what: &str) -> reel_sched::CancelToken {
+    let token = reel_sched::CancelToken::new();
+    let on_signal = token.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        if on_signal.is_cancelled() {
+            on_signal.abort();
+        } else {
+            on_signal.cancel();
+        }
+    }) {
         tracing::warn!("Ctrl-C will not stop the {what} cleanly: {e}");
     }
-    cancel
+    token
+}
+
+/// The analysis cache the settings call for, if it can be opened (a cache that
+/// cannot is a warning: the job runs without it).
+pub fn open_cache(settings: &Settings) -> Option<reel_host::cache::Cache> {
+    let (Some(dir), true) = (&settings.cache.dir, settings.cache.enabled) else {
+        return None;
+    };
+    match reel_host::cache::Cache::open(dir) {
+        Ok(c) => Some(c.with_policy(settings.cache.policy())),
+        Err(e) => {
+            tracing::warn!("analysis cache unavailable, analysing without it: {e}");
+            None
+        }
+    }
+}
+
+/// Starts `spec` on `resources`, draws its progress on `bar` while it runs, and
+/// joins it: the summary, and the failure's message when the pipeline failed
+/// mid-stream (its summary is then the partial one). Errors before the first
+/// frame are errors.
+pub fn run_job(
+    spec: reel_host::job::JobSpec,
+    resources: &reel_host::job::Resources,
+    io: reel_host::job::JobIo,
+    bar: &indicatif::ProgressBar,
+) -> Result<(reel_host::job::JobSummary, Option<String>), reel_host::job::JobError> {
+    let job = reel_host::job::start(spec, resources, io)?;
+    let expected = job.expected_frames();
+    while !job.is_finished() {
+        if let Some(snapshot) = job.metrics() {
+            show_frames(bar, &snapshot, expected);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    bar.finish_and_clear();
+    match job.join() {
+        Ok(summary) => Ok((summary, None)),
+        Err(reel_host::job::JobError::Failed {
+            partial, message, ..
+        }) => Ok((*partial, Some(message))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Moves a frames progress bar on from a pipeline snapshot; the bar gets its length
@@ -191,4 +241,122 @@ pub fn job_exit(
         return Ok(std::process::ExitCode::from(1));
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `1, 2, 3`, or `none`.
+pub fn list(values: &[u64]) -> String {
+    if values.is_empty() {
+        "none".to_string()
+    } else {
+        values
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Prints a job's summary for a person: the video, then what each stage found,
+/// then time and memory.
+pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
+    use reel_host::job::CacheStatus;
+    let mut out = std::io::stdout().lock();
+    let v = &s.video;
+    write!(
+        out,
+        "{}: {}x{} {} at {:.3} fps (decoder: {}); {} of {} frames",
+        s.input, v.width, v.height, v.codec, v.fps, s.decoder, s.frames, s.frames_decoded
+    )?;
+    if let Some(a) = &s.analysis {
+        write!(out, " analysed at {}x{}", a.analysis_size[0], a.analysis_size[1])?;
+    }
+    writeln!(out)?;
+    if s.dropped > 0 || s.skipped > 0 {
+        writeln!(
+            out,
+            "mode {}: {} frames dropped, {} skipped to keep up",
+            s.mode, s.dropped, s.skipped
+        )?;
+    }
+    if let Some(a) = &s.analysis {
+        writeln!(
+            out,
+            "scenes: {} (cuts at frames {})",
+            a.scenes.len(),
+            list(&a.cuts)
+        )?;
+    }
+    if let Some(d) = &s.detection {
+        let m = &d.model;
+        writeln!(
+            out,
+            "model: {} ({}, {} classes) at {}px on {} in {}",
+            m.name, m.variant, m.classes, m.imgsz, d.device, m.precision
+        )?;
+        let mut counts: Vec<(&String, &u64)> = d.counts.iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let shown: Vec<String> = counts
+            .iter()
+            .take(10)
+            .map(|(label, n)| format!("{label} {n}"))
+            .collect();
+        writeln!(
+            out,
+            "detections: {}{}{}",
+            d.detections,
+            if shown.is_empty() { "" } else { " — " },
+            shown.join(", ")
+        )?;
+        let b = &d.batch;
+        writeln!(
+            out,
+            "batches: {} of up to {}{}",
+            b.batches,
+            b.requested,
+            if b.oom_splits > 0 {
+                format!(
+                    "; {} split for lack of memory, ceiling lowered to {}",
+                    b.oom_splits, b.ceiling
+                )
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    for p in &s.plugins {
+        writeln!(
+            out,
+            "plugin {}: {} frames, {} errors, {} panics{}",
+            p.plugin,
+            p.processed,
+            p.errors,
+            p.panics,
+            if p.disabled { ", disabled" } else { "" }
+        )?;
+    }
+    if let Some(path) = &s.video_out {
+        writeln!(out, "video: {path}")?;
+    }
+    writeln!(
+        out,
+        "time: {:.2} s, {:.1} frames/s; cache: {}",
+        s.wall_s,
+        s.fps,
+        match s.cache {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Off => "off",
+        }
+    )?;
+    writeln!(
+        out,
+        "memory: peak RSS {}, pool peak {} of {} ({} hits, {} misses)",
+        s.peak_rss_bytes
+            .map_or_else(|| "unknown".to_string(), bytes),
+        bytes(s.pool.peak_bytes),
+        bytes(s.pool.budget_bytes),
+        s.pool.hits,
+        s.pool.misses
+    )?;
+    Ok(())
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use abi_stable::std_types::RVec;
 use criterion::{Criterion, criterion_group, criterion_main};
 use reel_frame::{BBox, Detection, Frame, Label, PixelFormat};
-use reel_host::plugins::{ErrorPolicy, PluginStage, load};
+use reel_host::plugins::{PluginStage, load};
 use reel_plugin_api as api;
 use reel_plugin_api::{Plugin, Processor};
 use reel_plugin_pixelate::Pixelate;
@@ -117,7 +117,7 @@ fn bench(c: &mut Criterion) {
             })
         });
 
-        let mut stage = PluginStage::new(&plugin, config, ErrorPolicy::Fail).expect("stage");
+        let mut stage = PluginStage::new(&plugin, config).expect("stage");
         let mut slot = Some(frame(&pool));
         let mut out = Vec::with_capacity(1);
         group.bench_function("stage", |b| {

@@ -39,17 +39,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use reel_sched::Mode;
+
 use crate::cache::PrunePolicy;
 use crate::system::{OptLevel, SystemInfo};
 
 /// The configuration file's name.
 pub const FILE_NAME: &str = "reel.toml";
 
-/// The content detector's threshold when nothing sets it.
-pub const DEFAULT_THRESHOLD: f64 = 27.0;
+/// The content detector's threshold when nothing sets it (the detector's own).
+pub const DEFAULT_THRESHOLD: f64 = reel_ops::scene::DEFAULT_THRESHOLD;
 
-/// The shortest scene, in frames, when nothing sets it.
-pub const DEFAULT_MIN_SCENE_LEN: u32 = 15;
+/// The shortest scene, in frames, when nothing sets it (the detectors' own).
+pub const DEFAULT_MIN_SCENE_LEN: u32 = reel_ops::scene::DEFAULT_MIN_SCENE_LEN as u32;
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -83,52 +85,6 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: String,
     },
-}
-
-/// What a job optimises for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Every frame is processed; nothing is dropped.
-    Quality,
-    /// Throughput over many inputs.
-    Batch,
-    /// Latency first: frames are dropped and quality lowered to keep up.
-    Realtime,
-    /// Between quality and realtime.
-    Balanced,
-}
-
-impl Mode {
-    /// Every mode.
-    pub const ALL: [Mode; 4] = [Mode::Quality, Mode::Batch, Mode::Realtime, Mode::Balanced];
-
-    /// The name used in files and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Quality => "quality",
-            Mode::Batch => "batch",
-            Mode::Realtime => "realtime",
-            Mode::Balanced => "balanced",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Mode::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s)
-            .ok_or_else(|| format!("unknown mode `{s}` (quality, batch, realtime or balanced)"))
-    }
 }
 
 /// A frame size, written `WxH`.
@@ -187,6 +143,18 @@ fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     Ok(Some(bytesize::ByteSize::deserialize(d)?.as_u64()))
 }
 
+fn de_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+fn ser_mode<S: serde::Serializer>(mode: &Option<Mode>, s: S) -> Result<S::Ok, S::Error> {
+    match mode {
+        Some(m) => s.serialize_str(m.name()),
+        None => s.serialize_none(),
+    }
+}
+
 fn de_age<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let s = String::deserialize(d)?;
     parse_age(&s).map(Some).map_err(serde::de::Error::custom)
@@ -200,6 +168,7 @@ pub struct Config {
     /// How hard reel may push the machine; picks the profile's defaults.
     pub level: Option<OptLevel>,
     /// What jobs optimise for; each command has its own default.
+    #[serde(default, deserialize_with = "de_mode")]
     pub mode: Option<Mode>,
     /// Worker threads for parallel stages.
     pub workers: Option<usize>,
@@ -281,6 +250,7 @@ pub struct Settings {
     /// The optimisation level.
     pub level: OptLevel,
     /// The mode, when the file or a flag sets one; otherwise the command's own.
+    #[serde(serialize_with = "ser_mode")]
     pub mode: Option<Mode>,
     /// Worker threads.
     pub workers: usize,

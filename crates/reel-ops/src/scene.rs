@@ -345,6 +345,12 @@ pub enum FilterMode {
     Suppress,
 }
 
+/// The content detector's cut threshold when nothing else is asked (PySceneDetect's).
+pub const DEFAULT_THRESHOLD: f64 = 27.0;
+
+/// The shortest scene, in frames, when nothing else is asked (PySceneDetect's).
+pub const DEFAULT_MIN_SCENE_LEN: u64 = 15;
+
 /// Options of the [`ContentDetector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ContentConfig {
@@ -361,8 +367,8 @@ pub struct ContentConfig {
 impl Default for ContentConfig {
     fn default() -> Self {
         Self {
-            threshold: 27.0,
-            min_scene_len: 15,
+            threshold: DEFAULT_THRESHOLD,
+            min_scene_len: DEFAULT_MIN_SCENE_LEN,
             weights: Weights::default(),
             filter_mode: FilterMode::Merge,
         }
@@ -525,7 +531,7 @@ impl Default for AdaptiveConfig {
     fn default() -> Self {
         Self {
             adaptive_threshold: 3.0,
-            min_scene_len: 15,
+            min_scene_len: DEFAULT_MIN_SCENE_LEN,
             window_width: 2,
             min_content_val: 15.0,
             weights: Weights::default(),

@@ -41,7 +41,8 @@ pub use quality::{
     Clock, ManualClock, QualityChange, QualityConfig, QualityController, SystemClock,
 };
 pub use spec::{
-    BALANCED_DEADLINE, ErrorPolicy, Mode, QueuePolicy, Skip, StageFactory, StageSpec, UnknownMode,
+    BALANCED_DEADLINE, ErrorPolicy, Mode, QueuePolicy, Skip, StageFactory, StageSpec,
+    UnknownErrorPolicy, UnknownMode,
 };
 pub use stage::{BoxError, Emit, NullSink, QualityKnob, Sink, Source, Stage, StageError};
 pub use supervisor::PipelineHandle;

@@ -125,6 +125,39 @@ pub enum ErrorPolicy {
     DisableAfter(u32),
 }
 
+impl fmt::Display for ErrorPolicy {
+    /// As [`FromStr`](std::str::FromStr) reads it: `fail`, `skip`, `disable=N`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorPolicy::Fail => f.write_str("fail"),
+            ErrorPolicy::Skip => f.write_str("skip"),
+            ErrorPolicy::DisableAfter(n) => write!(f, "disable={n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ErrorPolicy {
+    type Err = UnknownErrorPolicy;
+
+    /// `fail`, `skip`, `disable=N` (N ≥ 1), or `disable` (after 10 failures).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fail" => Ok(ErrorPolicy::Fail),
+            "skip" => Ok(ErrorPolicy::Skip),
+            "disable" => Ok(ErrorPolicy::DisableAfter(10)),
+            _ => match s.strip_prefix("disable=").map(str::parse::<u32>) {
+                Some(Ok(n)) if n > 0 => Ok(ErrorPolicy::DisableAfter(n)),
+                _ => Err(UnknownErrorPolicy(s.to_string())),
+            },
+        }
+    }
+}
+
+/// An error policy that is not `fail`, `skip`, `disable` or `disable=N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an error policy (expected skip, fail, disable or disable=N with N ≥ 1)")]
+pub struct UnknownErrorPolicy(pub String);
+
 /// Frames the source side leaves out before they enter the pipeline, decided while
 /// it runs. Skipped frames are counted apart from drops, and keep their place in the
 /// frame indices. (Choosing frames by number or time is the source's own business:
@@ -279,4 +312,29 @@ impl fmt::Debug for StageSpec {
 /// downstream: enough for every worker to start the next frame while one is slow.
 pub(crate) fn reorder_window(max_workers: usize) -> usize {
     max_workers.saturating_mul(2).max(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_policies_parse_and_print() {
+        assert_eq!("skip".parse::<ErrorPolicy>(), Ok(ErrorPolicy::Skip));
+        assert_eq!("fail".parse::<ErrorPolicy>(), Ok(ErrorPolicy::Fail));
+        assert_eq!(
+            "disable=3".parse::<ErrorPolicy>(),
+            Ok(ErrorPolicy::DisableAfter(3))
+        );
+        assert_eq!(
+            "disable".parse::<ErrorPolicy>(),
+            Ok(ErrorPolicy::DisableAfter(10))
+        );
+        for bad in ["disable=0", "disable=x", "ignore", ""] {
+            assert!(bad.parse::<ErrorPolicy>().is_err(), "{bad}");
+        }
+        for p in [ErrorPolicy::Skip, ErrorPolicy::Fail, ErrorPolicy::DisableAfter(4)] {
+            assert_eq!(p.to_string().parse::<ErrorPolicy>(), Ok(p));
+        }
+    }
 }

@@ -1,18 +1,19 @@
 //! `reel analyze`: scene cuts and per-frame measurements of a video, streamed as
 //! JSON lines, with a summary; answered from the analysis cache when the file is
-//! unchanged.
+//! unchanged. With `--model`, the same pass also detects objects; with `--plugin`,
+//! plugins see every frame; with `--out-video`, the processed frames are encoded.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use reel_decode::HwAccel;
-use reel_host::analyze::{self, AnalyzeError, AnalyzeOptions, AnalyzeSummary, Detector};
-use reel_host::cache::Cache;
+use reel_decode::{HwAccel, Sampling};
 use reel_host::config::{Config, FrameSize, parse_bytes};
-use reel_host::plugins::{Catalog, PluginStage, SearchPath};
+use reel_host::job::{AnalysisRequest, JobIo, JobSummary, PluginRequest, Resources, SceneDetector, VideoOut};
+use reel_host::plugins::{Catalog, SearchPath};
+use reel_sched::Mode;
 
+use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
 use crate::output::{self, Context};
 
@@ -21,6 +22,7 @@ use crate::output::{self, Context};
 #[command(
     after_help = "Examples:\n  reel analyze talk.mp4 --out frames.jsonl --summary summary.json\n  \
     reel analyze match.mkv --every 2 --size 320x180 --json\n  \
+    reel analyze street.mp4 --model yolov8n --out frames.jsonl\n  \
     reel analyze synthetic:scenes?frames=300 --detector adaptive"
 )]
 pub struct Args {
@@ -43,13 +45,22 @@ pub struct Args {
     min_scene_len: Option<u32>,
     /// Scene detector: content (HSV delta) or adaptive (ratio to the rolling mean).
     #[arg(long, value_name = "KIND", default_value = "content", value_parser = parse_detector)]
-    detector: Detector,
+    detector: SceneDetector,
+    /// Also detect objects with this YOLOv8 model (yolov8n … yolov8x, or a
+    /// .safetensors file): each frame's line gets its detections.
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
+    #[command(flatten)]
+    model_args: ModelArgs,
     /// Write one JSON line per analysed frame here.
     #[arg(long, value_name = "FRAMES.jsonl")]
     out: Option<PathBuf>,
     /// Write the summary JSON here.
     #[arg(long, value_name = "SUMMARY.json")]
     summary: Option<PathBuf>,
+    /// Encode the processed frames (after the plugins) into this video file.
+    #[arg(long, value_name = "PATH")]
+    out_video: Option<PathBuf>,
     #[command(flatten)]
     plugins: PluginArgs,
     /// Byte budget of the frame pool, e.g. 256MiB (default: the level's).
@@ -66,10 +77,10 @@ pub struct Args {
     json: bool,
 }
 
-fn parse_detector(s: &str) -> Result<Detector, String> {
+fn parse_detector(s: &str) -> Result<SceneDetector, String> {
     match s {
-        "content" => Ok(Detector::Content),
-        "adaptive" => Ok(Detector::Adaptive),
+        "content" => Ok(SceneDetector::Content),
+        "adaptive" => Ok(SceneDetector::Adaptive),
         _ => Err(format!("unknown detector `{s}` (content or adaptive)")),
     }
 }
@@ -78,6 +89,7 @@ fn parse_detector(s: &str) -> Result<Detector, String> {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut flags = Config {
         pool_budget: args.max_memory,
+        batch_size: args.model_args.batch,
         ..Config::default()
     };
     flags.analyze.size = args.size;
@@ -88,62 +100,47 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let settings = ctx.settings(flags)?;
 
-    let mut opts = AnalyzeOptions::new(args.input.clone());
-    opts.size = settings.analyze.size.map(|s| (s.width, s.height));
-    opts.every = args.every.unwrap_or(1);
-    opts.sample_fps = args.sample_fps;
-    opts.detector = args.detector;
-    opts.threshold = settings.analyze.threshold;
-    opts.min_scene_len = settings.analyze.min_scene_len;
-    opts.hwaccel = args.hwaccel;
-    opts.pool_budget_bytes = settings.pool_budget_bytes;
-
-    let plugins = plugin_stages(&args.plugins, &settings.plugin_dirs)?;
-    let cache = match (&settings.cache.dir, settings.cache.enabled) {
-        (Some(dir), true) => match Cache::open(dir) {
-            Ok(c) => Some(c.with_policy(settings.cache.policy())),
-            Err(e) => {
-                tracing::warn!("analysis cache unavailable, analysing without it: {e}");
-                None
-            }
-        },
-        _ => None,
+    let analysis = AnalysisRequest {
+        size: settings.analyze.size.map(|s| (s.width, s.height)),
+        detector: args.detector,
+        threshold: settings.analyze.threshold,
+        min_scene_len: settings.analyze.min_scene_len,
     };
-    let out = output::create_output(args.out.as_deref())?;
+    let model = args
+        .model
+        .as_deref()
+        .map(|m| args.model_args.request(m, settings.batch_size));
+    let plugins = plugin_requests(&args.plugins, &settings.plugin_dirs)?;
+    let mut spec = reel_host::jobs::analyze(args.input.clone(), analysis, model, plugins);
+    spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
+    spec.decode.hwaccel = args.hwaccel;
+    spec.decode.sampling = Sampling {
+        every: args.every.unwrap_or(1),
+        fps: args.sample_fps,
+        ..Sampling::all()
+    };
+    spec.video_out = args.out_video.clone().map(VideoOut::new);
+
+    let resources = Resources::new(settings.pool_budget_bytes, output::open_cache(&settings));
+    let lines = output::create_output(args.out.as_deref())?;
     let cancel = output::cancel_on_ctrlc("analysis");
     let bar = output::progress_bar(ctx, None, "analyze");
-    let mut progress = |snapshot: &reel_sched::Snapshot, expected: Option<u64>| {
-        output::show_frames(&bar, snapshot, expected);
+    let io = JobIo {
+        lines,
+        cancel: Some(cancel),
     };
-    let io = analyze::JobIo {
-        out,
-        cache: cache.as_ref(),
-        plugins,
-        progress: Some(&mut progress),
-        cancel: cancel.clone(),
-    };
-    let result = analyze::run(&opts, io);
-    bar.finish_and_clear();
-    let (summary, failure) = match result {
-        Ok(summary) => (summary, None),
-        Err(AnalyzeError::Pipeline {
-            partial, message, ..
-        }) => (*partial, Some(message)),
-        Err(e) => return Err(e).with_context(|| format!("analysing {}", args.input)),
-    };
+    let doing = format!("analysing {}", args.input);
+    let (summary, failure) =
+        output::run_job(spec, &resources, io, &bar).with_context(|| doing.clone())?;
     report(ctx, &args, &summary)?;
-    output::job_exit(
-        failure,
-        summary.interrupted,
-        &format!("analysing {}", args.input),
-    )
+    output::job_exit(failure, summary.interrupted, &doing)
 }
 
-/// Loads the `--plugin` stages.
-pub fn plugin_stages(
+/// The `--plugin` stages, loaded, in order.
+pub fn plugin_requests(
     args: &PluginArgs,
     config_dirs: &[PathBuf],
-) -> anyhow::Result<Vec<PluginStage>> {
+) -> anyhow::Result<Vec<PluginRequest>> {
     if args.plugins.is_empty() {
         return Ok(Vec::new());
     }
@@ -153,15 +150,20 @@ pub fn plugin_stages(
     args.plugins
         .iter()
         .map(|spec| {
-            let plugin = catalog.resolve(&spec.target)?;
-            PluginStage::new(&plugin, &spec.config, args.errors)
-                .with_context(|| format!("starting plugin {}", spec.display_name()))
+            let plugin = catalog
+                .resolve(&spec.target)
+                .with_context(|| format!("starting plugin {}", spec.display_name()))?;
+            Ok(PluginRequest {
+                plugin,
+                config: spec.config.clone(),
+                on_error: args.errors,
+            })
         })
         .collect()
 }
 
 /// Writes the summary where asked and prints it.
-fn report(ctx: &Context, args: &Args, summary: &AnalyzeSummary) -> anyhow::Result<()> {
+fn report(ctx: &Context, args: &Args, summary: &JobSummary) -> anyhow::Result<()> {
     output::write_summary(args.summary.as_deref(), summary)?;
     if args.json {
         return output::print_json(summary);
@@ -169,73 +171,5 @@ fn report(ctx: &Context, args: &Args, summary: &AnalyzeSummary) -> anyhow::Resul
     if ctx.quiet {
         return Ok(());
     }
-    let mut out = std::io::stdout().lock();
-    let v = &summary.video;
-    writeln!(
-        out,
-        "{}: {}x{} {} at {:.3} fps (decoder: {}), analysed {} of {} frames at {}x{}",
-        summary.input,
-        v.width,
-        v.height,
-        v.codec,
-        v.fps,
-        summary.decoder,
-        summary.frames_analyzed,
-        summary.frames_decoded,
-        summary.analysis_size[0],
-        summary.analysis_size[1]
-    )?;
-    writeln!(
-        out,
-        "scenes: {} (cuts at frames {})",
-        summary.scenes.len(),
-        list(&summary.cuts)
-    )?;
-    writeln!(
-        out,
-        "time: {:.2} s, {:.1} frames/s; cache: {}",
-        summary.wall_s,
-        summary.fps,
-        match summary.cache {
-            analyze::CacheStatus::Hit => "hit",
-            analyze::CacheStatus::Miss => "miss",
-            analyze::CacheStatus::Off => "off",
-        }
-    )?;
-    writeln!(
-        out,
-        "memory: peak RSS {}, pool peak {} of {} ({} hits, {} misses)",
-        summary
-            .peak_rss_bytes
-            .map_or_else(|| "unknown".to_string(), output::bytes),
-        output::bytes(summary.pool.peak_bytes),
-        output::bytes(summary.pool.budget_bytes),
-        summary.pool.hits,
-        summary.pool.misses
-    )?;
-    for p in &summary.plugins {
-        writeln!(
-            out,
-            "plugin {}: {} frames, {} errors, {} panics{}",
-            p.plugin,
-            p.processed,
-            p.errors,
-            p.panics,
-            if p.disabled { ", disabled" } else { "" }
-        )?;
-    }
-    Ok(())
-}
-
-/// `1, 2, 3`, or `none`.
-pub fn list(values: &[u64]) -> String {
-    if values.is_empty() {
-        "none".to_string()
-    } else {
-        values
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
+    output::print_summary(summary)
 }

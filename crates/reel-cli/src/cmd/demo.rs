@@ -6,13 +6,13 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use reel_host::analyze::{self, AnalyzeOptions, AnalyzeSummary, CancelFlag};
 use reel_host::config::Config;
-use reel_host::plugins::{Catalog, ErrorPolicy, PluginStage, SearchPath};
+use reel_host::job::{AnalysisRequest, JobIo, JobSummary, PluginRequest, Resources};
+use reel_host::plugins::{Catalog, SearchPath};
+use reel_sched::{ErrorPolicy, Mode};
 use serde::Serialize;
 
-use crate::cmd::analyze::list;
-use crate::output::{self, Context};
+use crate::output::{self, Context, list};
 
 /// The synthetic video the demo analyses unless told otherwise.
 pub const DEFAULT_INPUT: &str =
@@ -53,7 +53,7 @@ struct DemoReport {
     /// Sample plugins that were not found (build them with `cargo xtask build-plugins`).
     plugins_missing: Vec<String>,
     /// The analysis summary.
-    summary: AnalyzeSummary,
+    summary: JobSummary,
 }
 
 /// Runs `reel demo`.
@@ -74,12 +74,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if !args.no_plugins {
         let catalog = Catalog::discover(SearchPath::standard(&settings.plugin_dirs));
         for (name, config) in PLUGINS {
-            let stage = catalog
-                .find(name)
-                .and_then(|p| PluginStage::new(&p, config, ErrorPolicy::Fail));
-            match stage {
-                Ok(stage) => {
-                    plugins.push(stage);
+            match catalog.find(name) {
+                Ok(plugin) => {
+                    plugins.push(PluginRequest {
+                        plugin,
+                        config: config.to_string(),
+                        on_error: ErrorPolicy::Fail,
+                    });
                     plugins_run.push(name.to_string());
                 }
                 Err(e) => {
@@ -90,25 +91,24 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut opts = AnalyzeOptions::new(args.input.clone());
-    opts.pool_budget_bytes = settings.pool_budget_bytes;
+    let mut spec =
+        reel_host::jobs::analyze(args.input.clone(), AnalysisRequest::default(), None, plugins);
+    spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
+    let resources = Resources::new(settings.pool_budget_bytes, None);
     let bar = output::progress_bar(ctx, Some(truth.frames), "demo");
-    let mut progress = |s: &reel_sched::Snapshot, _: Option<u64>| bar.set_position(s.frames_out);
-    let summary = analyze::run(
-        &opts,
-        analyze::JobIo {
-            out: None,
-            cache: None,
-            plugins,
-            progress: Some(&mut progress),
-            cancel: CancelFlag::new(),
-        },
-    )
-    .with_context(|| format!("analysing {}", args.input))?;
-    bar.finish_and_clear();
+    let (summary, failure) = output::run_job(spec, &resources, JobIo::default(), &bar)
+        .with_context(|| format!("analysing {}", args.input))?;
+    if let Some(message) = failure {
+        anyhow::bail!("analysing {}: {message}", args.input);
+    }
+    let cuts = summary
+        .analysis
+        .as_ref()
+        .map(|a| a.cuts.clone())
+        .unwrap_or_default();
 
     let report = DemoReport {
-        cuts_match: summary.cuts == truth.cuts,
+        cuts_match: cuts == truth.cuts,
         true_cuts: truth.cuts,
         plugins_run,
         plugins_missing,
@@ -128,22 +128,26 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 fn print_human(r: &DemoReport) -> anyhow::Result<()> {
     let s = &r.summary;
+    let (size, cuts) = s
+        .analysis
+        .as_ref()
+        .map_or(([0, 0], &[][..]), |a| (a.analysis_size, &a.cuts[..]));
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "reel demo: {} frames of {}x{} synthetic video, {} scenes, analysed at {}x{}",
-        s.frames_analyzed,
+        s.frames,
         s.video.width,
         s.video.height,
         r.true_cuts.len() + 1,
-        s.analysis_size[0],
-        s.analysis_size[1]
+        size[0],
+        size[1]
     )?;
     writeln!(out, "  true cuts:  {}", list(&r.true_cuts))?;
     writeln!(
         out,
         "  cuts found: {}  ({})",
-        list(&s.cuts),
+        list(cuts),
         if r.cuts_match { "exact" } else { "MISMATCH" }
     )?;
     writeln!(out, "  speed: {:.1} frames/s ({:.2} s)", s.fps, s.wall_s)?;

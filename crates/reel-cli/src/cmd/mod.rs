@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod cache;
 pub mod demo;
 pub mod detect;
+pub mod model_args;
 pub mod plugin_args;
 pub mod plugins;
 pub mod probe;

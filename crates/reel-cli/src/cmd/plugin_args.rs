@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use reel_host::plugins::{ErrorPolicy, PluginSpec};
+use reel_host::plugins::PluginSpec;
+use reel_sched::ErrorPolicy;
 
 /// Parses a `--plugin NAME[:CONFIG]` value (clap value parser).
 pub fn parse_plugin_spec(s: &str) -> Result<PluginSpec, String> {
@@ -14,7 +15,7 @@ pub fn parse_plugin_spec(s: &str) -> Result<PluginSpec, String> {
 /// Parses a `--plugin-errors` value (clap value parser).
 pub fn parse_error_policy(s: &str) -> Result<ErrorPolicy, String> {
     s.parse()
-        .map_err(|e: reel_host::plugins::Error| e.to_string())
+        .map_err(|e: reel_sched::UnknownErrorPolicy| e.to_string())
 }
 
 /// Where plugins are searched for.

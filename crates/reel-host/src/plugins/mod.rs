@@ -7,7 +7,7 @@
 //! it and both interface versions, when it was built against an incompatible
 //! version of `reel-plugin-api`; panics inside a plugin are caught on its side of
 //! the boundary and come back as errors, which the [`PluginStage`] counts and
-//! handles according to its [`ErrorPolicy`]. A crash at the machine level (a
+//! turns into the stage's error for the pipeline's error policy. A crash at the machine level (a
 //! segfault) in a plugin cannot be contained in-process and ends the program.
 
 mod catalog;
@@ -22,5 +22,5 @@ pub use error::Error;
 pub use load::{LoadedPlugin, PluginDescription, load};
 pub use reel_plugin_api::INTERFACE_VERSION;
 pub use search::{Origin, SearchDir, SearchPath, plugin_name_from_file};
-pub use spec::{ErrorPolicy, PluginSpec, PluginTarget};
+pub use spec::{DEFAULT_ERROR_POLICY, PluginSpec, PluginTarget};
 pub use stage::{PluginReport, PluginStage, PluginStats, StatsHandle};

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::Serialize;
+use reel_sched::ErrorPolicy;
 
 use super::error::Error;
 
@@ -128,52 +128,9 @@ fn toml_to_json(table: toml::Table) -> Result<serde_json::Value, String> {
     serde_json::to_value(table).map_err(|e| e.to_string())
 }
 
-/// What a plugin stage does when the plugin fails on a frame (returns an error or
-/// panics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case", tag = "policy", content = "after")]
-pub enum ErrorPolicy {
-    /// The frame goes on without the plugin's work, and the next frame is given to
-    /// the plugin as usual.
-    Skip,
-    /// Like `Skip`, until the plugin has failed this many times; then the plugin
-    /// is disabled and frames pass it by for the rest of the run.
-    Disable(u32),
-    /// The first failure fails the run.
-    Fail,
-}
-
-impl Default for ErrorPolicy {
-    /// Disable after 10 failures.
-    fn default() -> Self {
-        ErrorPolicy::Disable(10)
-    }
-}
-
-impl FromStr for ErrorPolicy {
-    type Err = Error;
-
-    /// `skip`, `fail`, `disable` (after 10 failures) or `disable=N`.
-    fn from_str(s: &str) -> Result<Self, Error> {
-        let bad = || {
-            Error::Spec(format!(
-                "`{s}` is not an error policy (expected skip, fail, disable or disable=N with N ≥ 1)"
-            ))
-        };
-        match s {
-            "skip" => Ok(ErrorPolicy::Skip),
-            "fail" => Ok(ErrorPolicy::Fail),
-            "disable" => Ok(ErrorPolicy::default()),
-            _ => {
-                let n = s.strip_prefix("disable=").ok_or_else(bad)?;
-                match n.parse::<u32>() {
-                    Ok(n) if n > 0 => Ok(ErrorPolicy::Disable(n)),
-                    _ => Err(bad()),
-                }
-            }
-        }
-    }
-}
+/// What a plugin's failure on a frame does unless told otherwise: skip it, and
+/// disable the plugin after 10 failures.
+pub const DEFAULT_ERROR_POLICY: ErrorPolicy = ErrorPolicy::DisableAfter(10);
 
 #[cfg(test)]
 mod tests {
@@ -233,23 +190,6 @@ mod tests {
         ] {
             let e = bad.parse::<PluginSpec>().unwrap_err().to_string();
             assert!(e.contains("plugin `motion`"), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn policies_parse() {
-        assert_eq!("skip".parse::<ErrorPolicy>().unwrap(), ErrorPolicy::Skip);
-        assert_eq!("fail".parse::<ErrorPolicy>().unwrap(), ErrorPolicy::Fail);
-        assert_eq!(
-            "disable=3".parse::<ErrorPolicy>().unwrap(),
-            ErrorPolicy::Disable(3)
-        );
-        assert_eq!(
-            "disable".parse::<ErrorPolicy>().unwrap(),
-            ErrorPolicy::Disable(10)
-        );
-        for bad in ["disable=0", "disable=x", "ignore", ""] {
-            assert!(bad.parse::<ErrorPolicy>().is_err(), "{bad}");
         }
     }
 }

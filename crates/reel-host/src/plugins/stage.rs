@@ -1,8 +1,10 @@
 //! A plugin as a scheduler stage: the frame's buffer and detections are lent to
-//! the plugin, its failures handled by an error policy, and all of it counted.
+//! the plugin, and all of it counted. A failure on a frame is the stage's error;
+//! what it does to the run is the scheduler's [`ErrorPolicy`](reel_sched::ErrorPolicy),
+//! set on the stage's `StageSpec` like any other stage's.
 
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -15,7 +17,6 @@ use serde::Serialize;
 
 use super::error::Error;
 use super::load::{LoadedPlugin, to_api};
-use super::spec::ErrorPolicy;
 
 /// The most distinct labels a stage keeps shared copies of.
 const LABEL_CACHE: usize = 256;
@@ -27,9 +28,7 @@ pub struct PluginStats {
     processed: AtomicU64,
     errors: AtomicU64,
     panics: AtomicU64,
-    passed_by: AtomicU64,
     busy_ns: AtomicU64,
-    disabled: AtomicBool,
     last_error: Mutex<Option<String>>,
     counters: Mutex<Vec<(String, u64)>>,
 }
@@ -39,7 +38,7 @@ pub struct PluginStats {
 pub struct PluginReport {
     /// The plugin's name.
     pub plugin: String,
-    /// Frames that reached the stage.
+    /// Frames that reached the stage (called or passed by).
     pub frames: u64,
     /// Frames the plugin processed successfully.
     pub processed: u64,
@@ -47,28 +46,52 @@ pub struct PluginReport {
     pub errors: u64,
     /// Of those, panics.
     pub panics: u64,
-    /// Frames that passed the plugin by because it had been disabled.
+    /// Frames that passed the plugin by because the error policy had disabled it.
     pub passed_by: u64,
-    /// Whether the plugin was disabled by the error policy.
+    /// Whether the error policy disabled the plugin.
     pub disabled: bool,
     /// Time spent in the plugin's calls, in seconds.
     pub busy_s: f64,
     /// The last failure's message.
     pub last_error: Option<String>,
-    /// The plugin's own counters, as of the end of the stream.
+    /// The plugin's own counters, as of the end of the stream (an object in JSON).
+    #[serde(with = "counters_as_object")]
     pub counters: Vec<(String, u64)>,
 }
 
+/// Counters are pairs in Rust (in the plugin's order) and an object in JSON.
+mod counters_as_object {
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(c: &[(String, u64)], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(c.len()))?;
+        for (name, value) in c {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, u64)>, D::Error> {
+        let map = std::collections::BTreeMap::<String, u64>::deserialize(d)?;
+        Ok(map.into_iter().collect())
+    }
+}
+
 impl PluginStats {
-    fn report(&self, plugin: &str) -> PluginReport {
+    fn report(&self, plugin: &str, stage: Option<&reel_sched::StageSnapshot>) -> PluginReport {
+        let called = self.frames.load(Ordering::Relaxed);
+        let frames = stage.map_or(called, |s| s.frames_in.max(called));
         PluginReport {
             plugin: plugin.to_string(),
-            frames: self.frames.load(Ordering::Relaxed),
+            frames,
             processed: self.processed.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             panics: self.panics.load(Ordering::Relaxed),
-            passed_by: self.passed_by.load(Ordering::Relaxed),
-            disabled: self.disabled.load(Ordering::Relaxed),
+            passed_by: frames - called,
+            disabled: stage.is_some_and(|s| s.disabled),
             busy_s: self.busy_ns.load(Ordering::Relaxed) as f64 / 1e9,
             last_error: self
                 .last_error
@@ -93,9 +116,16 @@ pub struct StatsHandle {
 }
 
 impl StatsHandle {
-    /// The counts now.
-    pub fn report(&self) -> PluginReport {
-        self.stats.report(&self.plugin)
+    /// The counts now, with what the pipeline knows of the stage (`stage`: its
+    /// snapshot, which says whether the error policy disabled it and how many frames
+    /// passed it by); without it, only the plugin's own calls are counted.
+    pub fn report(&self, stage: Option<&reel_sched::StageSnapshot>) -> PluginReport {
+        self.stats.report(&self.plugin, stage)
+    }
+
+    /// The name of the stage in a pipeline's metrics (`plugin:NAME`).
+    pub fn stage_name(&self) -> String {
+        format!("plugin:{}", self.plugin)
     }
 }
 
@@ -104,17 +134,18 @@ impl StatsHandle {
 ///
 /// Per frame, the plugin gets the frame's own buffer (no copy) and its detections;
 /// detections the plugin adds are attached to the frame. When the plugin fails
-/// (an error, or a panic caught at the boundary), the stage applies its
-/// [`ErrorPolicy`]: with `Skip` and `Disable` the frame goes on, its detections as
-/// they were before the call (its pixels may hold what the plugin wrote before it
-/// failed); with `Fail` the run fails with an error naming the plugin. A frame in a
-/// format the plugin does not accept fails the run whatever the policy.
+/// (an error, or a panic caught at the boundary), the frame still goes on, its
+/// detections as they were before the call (its pixels may hold what the plugin
+/// wrote before it failed), and the stage returns the failure as its error: the
+/// stage's [`ErrorPolicy`](reel_sched::ErrorPolicy) in the pipeline decides whether
+/// the run goes on (skip), goes on without the plugin after N failures (disable), or
+/// stops with an error naming the plugin (fail). A frame in a format the plugin
+/// does not accept stops the run whatever the policy.
 pub struct PluginStage {
     name: String,
     plugin: String,
     formats: Vec<api::PixelFormat>,
     processor: ProcessorBox,
-    policy: ErrorPolicy,
     stats: Arc<PluginStats>,
     handle: StatsHandle,
     /// The detections lent to the plugin; empty between calls, its allocation
@@ -126,22 +157,19 @@ pub struct PluginStage {
     /// The detections a call added, on their way to the frame; empty between
     /// calls.
     added: Vec<Detection>,
-    disabled: bool,
 }
 
 impl std::fmt::Debug for PluginStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginStage")
             .field("plugin", &self.plugin)
-            .field("policy", &self.policy)
-            .field("disabled", &self.disabled)
             .finish_non_exhaustive()
     }
 }
 
 impl PluginStage {
     /// A stage running `plugin` configured by `config` (a JSON object's text).
-    pub fn new(plugin: &LoadedPlugin, config: &str, policy: ErrorPolicy) -> Result<Self, Error> {
+    pub fn new(plugin: &LoadedPlugin, config: &str) -> Result<Self, Error> {
         let processor = plugin.create_processor(config)?;
         let stats = Arc::new(PluginStats::default());
         let handle = StatsHandle {
@@ -158,13 +186,11 @@ impl PluginStage {
                 .map(|f| to_api(*f))
                 .collect(),
             processor,
-            policy,
             stats,
             handle,
             scratch: RVec::new(),
             labels: Vec::new(),
             added: Vec::new(),
-            disabled: false,
         })
     }
 
@@ -176,11 +202,6 @@ impl PluginStage {
     /// The plugin's name.
     pub fn plugin(&self) -> &str {
         &self.plugin
-    }
-
-    /// Whether the error policy has disabled the plugin.
-    pub fn is_disabled(&self) -> bool {
-        self.disabled
     }
 
     /// A shared label for `text`, allocated once per distinct text.
@@ -245,8 +266,8 @@ impl PluginStage {
         result.into_result()
     }
 
-    /// Counts a failure and decides, by the policy, whether it ends the run.
-    fn failed(&mut self, what: &str, e: api::PluginError) -> Result<(), StageError> {
+    /// Counts a failure and makes it the stage's error (for the pipeline's policy).
+    fn failed(&mut self, what: &str, e: api::PluginError) -> StageError {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
         if e.is_panic() {
             self.stats.panics.fetch_add(1, Ordering::Relaxed);
@@ -257,29 +278,11 @@ impl PluginStage {
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(message.clone());
-        let error = Error::Plugin {
+        StageError::new(Error::Plugin {
             plugin: self.plugin.clone(),
             what: "failed",
             message,
-        };
-        match self.policy {
-            ErrorPolicy::Fail => Err(StageError::fatal(error)),
-            ErrorPolicy::Skip => {
-                tracing::warn!("{error} (skipped)");
-                Ok(())
-            }
-            ErrorPolicy::Disable(after) => {
-                let errors = self.stats.errors.load(Ordering::Relaxed);
-                if errors >= u64::from(after) {
-                    self.disabled = true;
-                    self.stats.disabled.store(true, Ordering::Relaxed);
-                    tracing::warn!("{error}; plugin disabled after {errors} failures");
-                } else {
-                    tracing::warn!("{error} (skipped, failure {errors} of {after})");
-                }
-                Ok(())
-            }
-        }
+        })
     }
 
     /// Reads the plugin's counters into the stats.
@@ -316,11 +319,6 @@ impl Stage for PluginStage {
 
     fn process(&mut self, mut frame: Frame, out: &mut dyn Emit) -> Result<(), StageError> {
         self.stats.frames.fetch_add(1, Ordering::Relaxed);
-        if self.disabled {
-            self.stats.passed_by.fetch_add(1, Ordering::Relaxed);
-            out.emit(frame);
-            return Ok(());
-        }
         if !self.formats.contains(&to_api(frame.format())) {
             return Err(StageError::fatal(Error::UnsupportedFormat {
                 plugin: self.plugin.clone(),
@@ -333,31 +331,33 @@ impl Stage for PluginStage {
                     .join(", "),
             }));
         }
-        match self.call(&mut frame) {
+        let result = self.call(&mut frame);
+        let index = frame.index;
+        // The frame goes on whatever the plugin did.
+        out.emit(frame);
+        match result {
             Ok(()) => {
                 self.stats.processed.fetch_add(1, Ordering::Relaxed);
-                out.emit(frame);
                 Ok(())
             }
-            Err(e) => {
-                let what = format!("frame {}", frame.index);
-                self.failed(&what, e)?;
-                out.emit(frame);
-                Ok(())
-            }
+            Err(e) => Err(self.failed(&format!("frame {index}"), e)),
         }
     }
 
     fn flush(&mut self, _out: &mut dyn Emit) -> Result<(), StageError> {
-        let result = if self.disabled {
-            Ok(())
-        } else {
-            match self.processor.flush() {
-                RResult::ROk(()) => Ok(()),
-                RResult::RErr(e) => self.failed("flush", e),
-            }
+        let result = match self.processor.flush() {
+            RResult::ROk(()) => Ok(()),
+            RResult::RErr(e) => Err(self.failed("flush", e)),
         };
         self.collect_counters();
         result
+    }
+}
+
+impl Drop for PluginStage {
+    /// A stage the error policy disabled is never flushed: its counters are read
+    /// when it goes.
+    fn drop(&mut self) {
+        self.collect_counters();
     }
 }

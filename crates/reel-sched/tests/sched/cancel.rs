@@ -196,7 +196,11 @@ fn the_report_hands_the_sink_back_in_every_ending() {
         )))
         .run();
     assert!(report.error().is_some());
-    assert_eq!(report.sink.indices, (0..5).collect::<Vec<_>>());
+    // What was queued when the stage failed is discarded; what got through is in
+    // order, and nothing after the failing frame.
+    let got = &report.sink.indices;
+    assert_eq!(*got, (0..got.len() as u64).collect::<Vec<_>>());
+    assert!(got.len() <= 5, "{got:?}");
     // Cancelled before it ran.
     let pipeline = Pipeline::new(Frames::new(&pool, u64::MAX), Keep::default());
     pipeline.cancel_token().cancel();
@@ -255,7 +259,7 @@ fn aborting_an_outside_token_discards() {
     assert!(token.is_aborted());
     let report = handle.join();
     assert!(report.is_cancelled());
-    assert!(report.metrics.discarded > 0);
+    assert_eq!(report.metrics.frames_out, 0, "the batch never filled");
     assert!(report.sink.indices.is_empty());
     assert_eq!(pool.stats().bytes_in_use, 0);
 }
