@@ -324,7 +324,7 @@ fn a_plugin_built_for_another_interface_is_refused_by_name_and_versions() {
     let err = load(&fixture("next")).unwrap_err();
     assert!(matches!(err, Error::Incompatible { .. }), "{err:?}");
     let msg = err.to_string();
-    for part in ["`next`", "2.0.0", "1.0.0", "libreel_plugin_next"] {
+    for part in ["`next`", "2.0.0", "1.1.0", "libreel_plugin_next"] {
         assert!(msg.contains(part), "{part} missing from: {msg}");
     }
     // Looking it up by name gives the same refusal; the others still load.

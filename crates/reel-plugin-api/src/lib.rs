@@ -77,7 +77,10 @@ pub use processor::{
 /// The version of this interface, `major.minor.patch`. A plugin loads when its
 /// major version equals the host's (and, while the major version is 0, its minor
 /// version is at least the host's); the layout of every type is checked as well.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+///
+/// 1.1 added [`PluginMod::stateless`]: a plugin built against 1.0 loads, and is
+/// taken as stateful.
+pub const INTERFACE_VERSION: &str = "1.1.0";
 
 /// What a plugin reads or writes: a set of [`Caps::PIXELS`] and
 /// [`Caps::DETECTIONS`].
@@ -184,6 +187,18 @@ pub struct PluginMod {
     /// Creates a processor from a configuration (a JSON object's text).
     #[sabi(last_prefix_field)]
     pub create: extern "C" fn(config: RStr<'_>) -> RResult<ProcessorBox, PluginError>,
+    /// Whether the plugin's processors keep nothing from one frame to the next
+    /// ([`Plugin::stateless`]); a module without the entry is stateful.
+    #[sabi(missing_field(with = stateful))]
+    pub stateless: extern "C" fn() -> bool,
+}
+
+/// The answer of a module that does not say: stateful.
+fn stateful() -> extern "C" fn() -> bool {
+    extern "C" fn no() -> bool {
+        false
+    }
+    no
 }
 
 impl RootModule for PluginModRef {
@@ -239,6 +254,7 @@ pub mod __private {
         super::PluginMod {
             info: super::processor::info_entry::<P>,
             create: super::processor::create_entry::<P>,
+            stateless: super::processor::stateless_entry::<P>,
         }
         .leak_into_prefix()
     }

@@ -83,6 +83,14 @@ pub trait Plugin: Processor + Sized {
     /// A processor configured by `config`: a JSON object's text (`{}` when the user
     /// gave none; the host turns TOML and `key=value` forms into JSON).
     fn create(config: &str) -> Result<Self, PluginError>;
+
+    /// Whether a processor keeps nothing from one frame to the next (its result on
+    /// a frame depends on that frame alone). The host may then run several
+    /// processors at once, each on its own frames, and put the frames back in
+    /// order. The default, `false`, gives every frame, in order, to one processor.
+    fn stateless() -> bool {
+        false
+    }
 }
 
 /// The processor's side of the boundary: what the host calls. Plugins implement
@@ -167,6 +175,11 @@ pub fn into_processor_box<P: Processor>(processor: P) -> ProcessorBox {
 
 pub(crate) extern "C" fn info_entry<P: Plugin>() -> RResult<PluginInfo, PluginError> {
     guard(|| Ok(P::info()))
+}
+
+pub(crate) extern "C" fn stateless_entry<P: Plugin>() -> bool {
+    // A panic here is the plugin's bug; the safe answer is the sequential one.
+    std::panic::catch_unwind(P::stateless).unwrap_or(false)
 }
 
 pub(crate) extern "C" fn create_entry<P: Plugin>(

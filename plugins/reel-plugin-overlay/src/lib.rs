@@ -210,6 +210,11 @@ impl Plugin for Overlay {
         ])
     }
 
+    /// Each frame is done on its own: processors may run side by side.
+    fn stateless() -> bool {
+        true
+    }
+
     fn create(config: &str) -> Result<Self, PluginError> {
         let config: Config = serde_json::from_str(config).map_err(PluginError::config)?;
         Overlay::new(config)

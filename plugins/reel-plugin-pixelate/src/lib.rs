@@ -157,6 +157,11 @@ impl Plugin for Pixelate {
         ])
     }
 
+    /// Each frame is done on its own: processors may run side by side.
+    fn stateless() -> bool {
+        true
+    }
+
     fn create(config: &str) -> Result<Self, PluginError> {
         let config: Config = serde_json::from_str(config).map_err(PluginError::config)?;
         Pixelate::new(config)

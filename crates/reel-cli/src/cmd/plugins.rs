@@ -201,6 +201,14 @@ fn info(
         println!("produces:    {}", names(&d.produces));
         let formats: Vec<&str> = d.formats.iter().map(|f| f.name()).collect();
         println!("formats:     {}", names(&formats));
+        println!(
+            "frames:      {}",
+            if d.stateless {
+                "each on its own (several processors may run at once)"
+            } else {
+                "in order, through one processor"
+            }
+        );
         println!("path:        {}", plugin.path().display());
         if config_given {
             println!("config:      accepted");

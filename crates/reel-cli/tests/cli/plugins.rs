@@ -25,13 +25,13 @@ fn list_json_shows_the_samples_and_the_refused_fixture() {
     let out = reel(&["plugins", "list", "--json", "--plugin-dir", &fixtures_arg()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["interface_version"], "1.0.0");
+    assert_eq!(v["interface_version"], "1.1.0");
     let plugins = v["plugins"].as_array().unwrap();
     let by_name = |n: &str| plugins.iter().find(|p| p["name"] == n).unwrap();
     for name in ["motion", "overlay", "pixelate", "faulty"] {
         let p = by_name(name);
         assert_eq!(p["status"], "ok", "{p}");
-        assert_eq!(p["interface_version"], "1.0.0");
+        assert_eq!(p["interface_version"], "1.1.0");
     }
     assert_eq!(
         by_name("motion")["produces"],
@@ -40,7 +40,7 @@ fn list_json_shows_the_samples_and_the_refused_fixture() {
     let next = by_name("next");
     assert_eq!(next["status"], "refused");
     let err = next["error"].as_str().unwrap();
-    assert!(err.contains("2.0.0") && err.contains("1.0.0"), "{err}");
+    assert!(err.contains("2.0.0") && err.contains("1.1.0"), "{err}");
     // The samples come from the development build folder, found by default.
     assert_eq!(by_name("motion")["origin"], "development build");
     assert_eq!(v["search_path"][0]["origin"], "--plugin-dir");

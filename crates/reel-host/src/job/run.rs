@@ -21,7 +21,7 @@ use reel_sched::{
 
 use super::error::JobError;
 use super::resources::Resources;
-use super::spec::{AnalysisRequest, DetectionRequest, JobSpec, StageRequest};
+use super::spec::{AnalysisRequest, DetectionRequest, JobSpec, PluginRequest, StageRequest};
 use super::summary::{
     AnalysisSummary, BatchSummary, CacheStatus, DetectionSummary, JobSummary, ModelSummary,
     PoolSummary, VideoSummary, scenes, stages_of,
@@ -245,9 +245,9 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
                 detection = Some(found);
             }
             StageRequest::Plugin(p) => {
-                let stage = PluginStage::new(&p.plugin, &p.config)?;
-                plugins.push(stage.stats());
-                stages.push(StageSpec::sequential(stage).on_error(p.on_error));
+                let (stage, stats) = plugin_stage(p, spec.workers)?;
+                plugins.push(stats);
+                stages.push(stage);
             }
         }
     }
@@ -399,6 +399,31 @@ fn whole_frame_format(spec: &JobSpec) -> Result<PixelFormat, JobError> {
                 candidates.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
             ))
         })
+}
+
+/// A plugin's stage: one processor seeing every frame in order, or, for a
+/// stateless plugin, between one and `workers` processors at once, each on its own
+/// frames (their outputs put back in order). The first processor is made here, so
+/// that a bad configuration is an error before the job starts.
+fn plugin_stage(p: &PluginRequest, workers: usize) -> Result<(StageSpec, StatsHandle), JobError> {
+    let first = PluginStage::new(&p.plugin, &p.config)?;
+    let stats = first.stats();
+    let stage = if p.plugin.description().stateless {
+        let first = std::sync::Mutex::new(Some(first));
+        let (plugin, config, counted) = (p.plugin.clone(), p.config.clone(), stats.clone());
+        StageSpec::parallel(stats.stage_name(), move |_| {
+            let made = first.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            let stage = match made {
+                Some(stage) => stage,
+                None => PluginStage::counted_by(&plugin, &config, &counted)?,
+            };
+            Ok(Box::new(stage) as Box<dyn reel_sched::Stage>)
+        })
+        .workers(1, workers.max(1))
+    } else {
+        StageSpec::sequential(first)
+    };
+    Ok((stage.on_error(p.on_error), stats))
 }
 
 /// The detection stage: the shared model, this job's detector, batches lowered to

@@ -28,6 +28,9 @@ pub struct PluginDescription {
     pub produces: Vec<&'static str>,
     /// The pixel formats it accepts.
     pub formats: Vec<PixelFormat>,
+    /// Whether its processors keep nothing between frames (then several may run at
+    /// once, each on its own frames).
+    pub stateless: bool,
 }
 
 /// A plugin library, loaded and checked. Cheap to clone; the library stays loaded
@@ -112,6 +115,7 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, Error> {
         consumes: caps(info.consumes),
         produces: caps(info.produces),
         formats: info.formats.iter().map(|f| from_api(*f)).collect(),
+        stateless: (module.stateless())(),
     };
     tracing::debug!(plugin = %description.name, path = %path.display(), "plugin loaded");
     Ok(LoadedPlugin {

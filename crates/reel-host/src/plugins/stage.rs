@@ -30,7 +30,8 @@ pub struct PluginStats {
     panics: AtomicU64,
     busy_ns: AtomicU64,
     last_error: Mutex<Option<String>>,
-    counters: Mutex<Vec<(String, u64)>>,
+    /// Each processor's counters as it last reported them (one per worker).
+    counters: Mutex<Vec<Vec<(String, u64)>>>,
 }
 
 /// A snapshot of a plugin stage's counts, as reports show it.
@@ -98,13 +99,27 @@ impl PluginStats {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
-            counters: self
-                .counters
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
+            counters: sum_counters(
+                &self
+                    .counters
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            ),
         }
     }
+}
+
+/// The counters of every processor of a stage, summed by name, in the order they
+/// first appear.
+fn sum_counters(per_worker: &[Vec<(String, u64)>]) -> Vec<(String, u64)> {
+    let mut sum: Vec<(String, u64)> = Vec::new();
+    for (name, value) in per_worker.iter().flatten() {
+        match sum.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => *v = v.saturating_add(*value),
+            None => sum.push((name.clone(), *value)),
+        }
+    }
+    sum
 }
 
 /// A handle on a plugin stage's counts that stays valid after the stage has moved
@@ -147,6 +162,8 @@ pub struct PluginStage {
     formats: Vec<api::PixelFormat>,
     processor: ProcessorBox,
     stats: Arc<PluginStats>,
+    /// This processor's slot in the stats' counters.
+    slot: usize,
     handle: StatsHandle,
     /// The detections lent to the plugin; empty between calls, its allocation
     /// kept from frame to frame.
@@ -170,11 +187,27 @@ impl std::fmt::Debug for PluginStage {
 impl PluginStage {
     /// A stage running `plugin` configured by `config` (a JSON object's text).
     pub fn new(plugin: &LoadedPlugin, config: &str) -> Result<Self, Error> {
-        let processor = plugin.create_processor(config)?;
         let stats = Arc::new(PluginStats::default());
         let handle = StatsHandle {
             plugin: Arc::from(plugin.name()),
-            stats: Arc::clone(&stats),
+            stats,
+        };
+        Self::counted_by(plugin, config, &handle)
+    }
+
+    /// Another processor of `plugin` counted with the stage of `handle`: one worker
+    /// of a parallel stage (the counts are the whole stage's).
+    pub fn counted_by(
+        plugin: &LoadedPlugin,
+        config: &str,
+        handle: &StatsHandle,
+    ) -> Result<Self, Error> {
+        let processor = plugin.create_processor(config)?;
+        let stats = Arc::clone(&handle.stats);
+        let slot = {
+            let mut counters = stats.counters.lock().unwrap_or_else(PoisonError::into_inner);
+            counters.push(Vec::new());
+            counters.len() - 1
         };
         Ok(Self {
             name: format!("plugin:{}", plugin.name()),
@@ -187,7 +220,8 @@ impl PluginStage {
                 .collect(),
             processor,
             stats,
-            handle,
+            slot,
+            handle: handle.clone(),
             scratch: RVec::new(),
             labels: Vec::new(),
             added: Vec::new(),
@@ -289,12 +323,14 @@ impl PluginStage {
     fn collect_counters(&mut self) {
         match self.processor.counters() {
             RResult::ROk(list) => {
-                *self
+                let mut counters = self
                     .stats
                     .counters
                     .lock()
-                    .unwrap_or_else(PoisonError::into_inner) =
-                    list.iter().map(|c| (c.name.to_string(), c.value)).collect();
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(mine) = counters.get_mut(self.slot) {
+                    *mine = list.iter().map(|c| (c.name.to_string(), c.value)).collect();
+                }
             }
             RResult::RErr(e) => {
                 tracing::warn!("plugin `{}`: reporting counters: {e}", self.plugin);
