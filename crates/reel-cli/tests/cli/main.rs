@@ -3,6 +3,7 @@
 mod analyze;
 mod cache;
 mod detect;
+mod engine;
 mod plugins;
 mod probe;
 mod system;
