@@ -335,7 +335,10 @@ fn a_plugin_built_for_another_interface_is_refused_by_name_and_versions() {
 
 #[test]
 fn a_panic_on_frame_3_is_skipped_with_the_skip_policy() {
-    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(8).collect();
+    let input = frames(VIDEO, PixelFormat::Rgb24)
+        .into_iter()
+        .take(8)
+        .collect();
     let (out, r, outcome) = run_through("faulty:panic_at=3", ErrorPolicy::Skip, input);
     assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
     assert_eq!(out, (0..8).collect::<Vec<_>>());
@@ -352,7 +355,10 @@ fn a_panic_on_frame_3_is_skipped_with_the_skip_policy() {
 
 #[test]
 fn a_panic_on_frame_3_fails_the_run_cleanly_with_the_fail_policy() {
-    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(8).collect();
+    let input = frames(VIDEO, PixelFormat::Rgb24)
+        .into_iter()
+        .take(8)
+        .collect();
     let (out, r, outcome) = run_through("faulty:panic_at=3", ErrorPolicy::Fail, input);
     let Outcome::Failed(e) = outcome else {
         panic!("the run fails: {outcome:?}");
@@ -363,15 +369,20 @@ fn a_panic_on_frame_3_fails_the_run_cleanly_with_the_fail_policy() {
         msg.contains("plugin `faulty`") && msg.contains("panicked"),
         "{msg}"
     );
-    assert!(out.iter().all(|&i| i < 3), "nothing after the panic: {out:?}");
+    assert!(
+        out.iter().all(|&i| i < 3),
+        "nothing after the panic: {out:?}"
+    );
     assert_eq!((r.errors, r.panics), (1, 1));
 }
 
 #[test]
 fn a_plugin_returning_errors_is_disabled_after_n() {
-    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(10).collect();
-    let (out, r, outcome) =
-        run_through("faulty:error_from=2", ErrorPolicy::DisableAfter(3), input);
+    let input = frames(VIDEO, PixelFormat::Rgb24)
+        .into_iter()
+        .take(10)
+        .collect();
+    let (out, r, outcome) = run_through("faulty:error_from=2", ErrorPolicy::DisableAfter(3), input);
     assert!(matches!(outcome, Outcome::Completed), "{outcome:?}");
     assert_eq!(out.len(), 10, "every frame goes on");
     assert_eq!((r.processed, r.errors, r.panics, r.passed_by), (2, 3, 0, 5));
@@ -400,7 +411,10 @@ fn failures_outside_frames_are_reported() {
         .to_string();
     assert!(e.contains("invalid configuration"), "{e}");
 
-    let input = frames(VIDEO, PixelFormat::Rgb24).into_iter().take(2).collect();
+    let input = frames(VIDEO, PixelFormat::Rgb24)
+        .into_iter()
+        .take(2)
+        .collect();
     let (_, _, outcome) = run_through("faulty:fail_flush=true", ErrorPolicy::Fail, input);
     let Outcome::Failed(e) = outcome else {
         panic!("the run fails: {outcome:?}");

@@ -8,6 +8,9 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod oracle;
+#[cfg(test)]
+#[path = "../../tests/support/oracle.rs"]
+mod oracle_support;
 mod pyscenedetect;
 mod reel;
 #[cfg(test)]

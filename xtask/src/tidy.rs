@@ -1,5 +1,7 @@
 //! Checks on the shape of the code base, run as ordinary tests: crates depend
-//! downward only, every library opens with its `//!` paragraph, no test is ignored.
+//! downward only (and ARCHITECTURE.md draws the same layers), every library opens
+//! with its `//!` paragraph, no test is ignored, only the binary and xtask use
+//! `anyhow`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -159,18 +161,108 @@ fn no_test_is_ignored_or_expects_a_panic() {
     for top in ["crates", "plugins", "tests", "xtask"] {
         rust_files(&root.join(top), &mut files);
     }
-    let ignore = ["#[", "ignore]"].concat();
+    let ignore = ["#[", "ignore"].concat();
     let should_panic = ["#[", "should_panic"].concat();
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable source");
         for (i, line) in text.lines().enumerate() {
-            let l = line.trim_start();
             assert!(
-                !l.starts_with(&ignore) && !l.starts_with(&should_panic),
+                !line.contains(&ignore) && !line.contains(&should_panic),
                 "{}:{}: tests must run and assert, not be ignored or expect panics",
                 file.display(),
                 i + 1
             );
         }
     }
+}
+
+#[test]
+fn only_the_binary_and_xtask_use_anyhow() {
+    let meta = metadata();
+    let mut problems = Vec::new();
+    for p in meta["packages"].as_array().expect("packages") {
+        let name = p["name"].as_str().expect("name");
+        if name == "reel-cli" || name == "xtask" {
+            continue;
+        }
+        let uses = p["dependencies"]
+            .as_array()
+            .expect("dependencies")
+            .iter()
+            .any(|d| d["name"] == "anyhow");
+        if uses {
+            problems.push(format!(
+                "{name} depends on anyhow (library crates return their own errors)"
+            ));
+        }
+    }
+    let root = super::root();
+    let mut files = Vec::new();
+    for top in ["crates", "plugins", "tests"] {
+        rust_files(&root.join(top), &mut files);
+    }
+    let needle = ["anyhow", "::"].concat();
+    for file in files {
+        if file.starts_with(root.join("crates/reel-cli")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("readable source");
+        if text.contains(&needle) {
+            problems.push(format!("{} uses anyhow", file.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The layers ARCHITECTURE.md draws: its first fenced block after `## Layers`,
+/// one layer a line, top first, each line's crate names before its description.
+fn drawn_layers(text: &str) -> Vec<Vec<String>> {
+    let after = text
+        .split("## Layers")
+        .nth(1)
+        .expect("ARCHITECTURE.md has a Layers section");
+    let block = after
+        .split("```")
+        .nth(1)
+        .expect("the Layers section has a fenced block");
+    block
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .take_while(|w| w.starts_with("reel-"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|names| !names.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_architecture_document_draws_the_enforced_layers() {
+    let text =
+        std::fs::read_to_string(super::root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let drawn = drawn_layers(&text);
+    let top = LAYERS.iter().map(|(_, r)| *r).max().unwrap_or(0);
+    let mut expected: Vec<Vec<String>> = (0..=top)
+        .rev()
+        .map(|rank| {
+            let mut names: Vec<String> = LAYERS
+                .iter()
+                .filter(|(_, r)| *r == rank)
+                .map(|(n, _)| n.to_string())
+                .collect();
+            names.sort();
+            names
+        })
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut drawn_sorted = drawn.clone();
+    for row in &mut drawn_sorted {
+        row.sort();
+    }
+    expected.retain(|row| !row.is_empty());
+    assert_eq!(
+        drawn_sorted, expected,
+        "ARCHITECTURE.md's layer drawing (top first) must match the table in xtask/src/tidy.rs"
+    );
 }

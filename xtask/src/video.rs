@@ -333,10 +333,10 @@ mod tests {
                 "every frame after the first is scored"
             );
         } else {
-            eprintln!(
-                "PySceneDetect is not installed: {}",
+            crate::oracle_support::missing(&format!(
+                "PySceneDetect ({})",
                 crate::pyscenedetect::INSTALL
-            );
+            ));
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -268,7 +268,11 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
         s.input, v.width, v.height, v.codec, v.fps, s.decoder, s.frames, s.frames_decoded
     )?;
     if let Some(a) = &s.analysis {
-        write!(out, " analysed at {}x{}", a.analysis_size[0], a.analysis_size[1])?;
+        write!(
+            out,
+            " analysed at {}x{}",
+            a.analysis_size[0], a.analysis_size[1]
+        )?;
     }
     writeln!(out)?;
     if s.dropped > 0 || s.skipped > 0 {

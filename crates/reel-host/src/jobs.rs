@@ -18,7 +18,8 @@ pub fn analyze(
     let mut spec = JobSpec::new(input);
     spec.stages.push(StageRequest::Analysis(analysis));
     spec.stages.extend(model.map(StageRequest::Detection));
-    spec.stages.extend(plugins.into_iter().map(StageRequest::Plugin));
+    spec.stages
+        .extend(plugins.into_iter().map(StageRequest::Plugin));
     spec
 }
 
@@ -31,7 +32,8 @@ pub fn detect(
 ) -> JobSpec {
     let mut spec = JobSpec::new(input);
     spec.stages.push(StageRequest::Detection(detection));
-    spec.stages.extend(plugins.into_iter().map(StageRequest::Plugin));
+    spec.stages
+        .extend(plugins.into_iter().map(StageRequest::Plugin));
     spec
 }
 

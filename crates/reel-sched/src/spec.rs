@@ -333,7 +333,11 @@ mod tests {
         for bad in ["disable=0", "disable=x", "ignore", ""] {
             assert!(bad.parse::<ErrorPolicy>().is_err(), "{bad}");
         }
-        for p in [ErrorPolicy::Skip, ErrorPolicy::Fail, ErrorPolicy::DisableAfter(4)] {
+        for p in [
+            ErrorPolicy::Skip,
+            ErrorPolicy::Fail,
+            ErrorPolicy::DisableAfter(4),
+        ] {
             assert_eq!(p.to_string().parse::<ErrorPolicy>(), Ok(p));
         }
     }

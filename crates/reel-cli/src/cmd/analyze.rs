@@ -9,7 +9,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use reel_decode::{HwAccel, Sampling};
 use reel_host::config::{Config, FrameSize, parse_bytes};
-use reel_host::job::{AnalysisRequest, JobIo, JobSummary, PluginRequest, Resources, SceneDetector, VideoOut};
+use reel_host::job::{
+    AnalysisRequest, JobIo, JobSummary, PluginRequest, Resources, SceneDetector, VideoOut,
+};
 use reel_host::plugins::{Catalog, SearchPath};
 use reel_sched::Mode;
 

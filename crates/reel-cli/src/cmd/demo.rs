@@ -91,8 +91,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut spec =
-        reel_host::jobs::analyze(args.input.clone(), AnalysisRequest::default(), None, plugins);
+    let mut spec = reel_host::jobs::analyze(
+        args.input.clone(),
+        AnalysisRequest::default(),
+        None,
+        plugins,
+    );
     spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
     let resources = Resources::new(settings.pool_budget_bytes, None);
     let bar = output::progress_bar(ctx, Some(truth.frames), "demo");

@@ -181,7 +181,7 @@ fn cuts_of_ffmpeg_made_videos_equal_the_truth_and_the_outputs_follow_the_contrac
 #[test]
 fn a_static_camera_has_no_cuts() {
     if !Path::new(VTEST).exists() {
-        println!("note: skipped, needs {VTEST} (Debian package opencv-doc)");
+        crate::oracle::missing(&format!("{VTEST} (Debian package opencv-doc)"));
         return;
     }
     let out = reel(&["analyze", VTEST, "--no-cache", "--json"]);

@@ -143,8 +143,19 @@ fn the_overlay_draws_the_models_boxes_into_the_video_out_and_nothing_else() {
         dir.path().join("plain.mp4"),
     );
     let base = [
-        "detect", VIDEO, "--model", &m, "--device", "cpu", "--imgsz", "320", "--conf",
-        "0.9", "--max-det", "2", "--quiet",
+        "detect",
+        VIDEO,
+        "--model",
+        &m,
+        "--device",
+        "cpu",
+        "--imgsz",
+        "320",
+        "--conf",
+        "0.9",
+        "--max-det",
+        "2",
+        "--quiet",
     ];
     let mut args = base.to_vec();
     args.extend([
@@ -194,9 +205,7 @@ fn the_overlay_draws_the_models_boxes_into_the_video_out_and_nothing_else() {
                     })
                     .fold(f64::INFINITY, f64::min);
                 let i = (y * w + x) * 3;
-                let diff: u64 = (0..3)
-                    .map(|c| u64::from(d[i + c].abs_diff(p[i + c])))
-                    .sum();
+                let diff: u64 = (0..3).map(|c| u64::from(d[i + c].abs_diff(p[i + c]))).sum();
                 let slot = if dist <= 1.5 {
                     &mut edge
                 } else if dist <= 16.0 {
@@ -227,7 +236,13 @@ fn the_mode_and_workers_of_reel_toml_change_the_run() {
     let video = "synthetic:scenes?width=160&height=120&fps=30&frames=120&scenes=2&seed=1";
     let plugins = plugin_dir();
     // A plugin slower than the source: 20 ms a frame.
-    let slow = ["--plugin-dir", &plugins, "--plugin", "faulty:sleep_ms=20", "--json"];
+    let slow = [
+        "--plugin-dir",
+        &plugins,
+        "--plugin",
+        "faulty:sleep_ms=20",
+        "--json",
+    ];
     let mut args = vec!["analyze", video];
     args.extend(slow);
 

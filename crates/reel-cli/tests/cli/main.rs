@@ -4,6 +4,8 @@ mod analyze;
 mod cache;
 mod detect;
 mod engine;
+#[path = "../../../../tests/support/oracle.rs"]
+mod oracle;
 mod plugins;
 mod probe;
 mod system;

@@ -94,7 +94,10 @@ struct Detection {
 impl std::fmt::Debug for RunningJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.state {
-            State::Done(s) => f.debug_struct("RunningJob").field("done", &s.input).finish(),
+            State::Done(s) => f
+                .debug_struct("RunningJob")
+                .field("done", &s.input)
+                .finish(),
             State::Running(r) => f
                 .debug_struct("RunningJob")
                 .field("input", &r.input)
@@ -194,9 +197,12 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
     // decodes at the analysis size; anything that needs the whole picture
     // (detection, plugins, the video out) gets it, and the analysis reduces its
     // own copy.
-    let analysis = spec
-        .analysis()
-        .map(|a| (a.clone(), a.size.unwrap_or_else(|| auto_downscale_size(dw, dh))));
+    let analysis = spec.analysis().map(|a| {
+        (
+            a.clone(),
+            a.size.unwrap_or_else(|| auto_downscale_size(dw, dh)),
+        )
+    });
     if let Some((_, (w, h))) = &analysis
         && (*w == 0 || *h == 0)
     {
@@ -204,8 +210,7 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
             "the analysis size must not be zero, not {w}x{h}"
         )));
     }
-    let analysis_only =
-        spec.stages.len() == 1 && analysis.is_some() && spec.video_out.is_none();
+    let analysis_only = spec.stages.len() == 1 && analysis.is_some() && spec.video_out.is_none();
     let (format, size) = match &analysis {
         Some((a, size)) if analysis_only => (analysis::config(a).preferred_format(), *size),
         _ => (whole_frame_format(&spec)?, (dw, dh)),
@@ -262,14 +267,17 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         // Bilinear costs the child decoder less than ffmpeg's default bicubic when
         // it downsizes, and keeps fine patterns apart better; fast bilinear is
         // cheaper still but aliases them into false cuts.
-        decode = decode.with_size(size.0, size.1).with_scaler(Scaler::Bilinear);
+        decode = decode
+            .with_size(size.0, size.1)
+            .with_scaler(Scaler::Bilinear);
     }
     if let Some(knob) = &knob {
         decode = decode.with_scale(knob.clone());
     }
     let video = match &spec.video_out {
         Some(out) => {
-            let mut opts = EncoderOptions::new(size.0, size.1, out_fps(&info, &spec.decode.sampling));
+            let mut opts =
+                EncoderOptions::new(size.0, size.1, out_fps(&info, &spec.decode.sampling));
             opts.format = format;
             opts.crf = out.crf;
             opts.hwaccel = spec.decode.hwaccel;
@@ -319,7 +327,10 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
             pool,
             started,
             cache_status,
-            video_out: spec.video_out.as_ref().map(|v| v.path.display().to_string()),
+            video_out: spec
+                .video_out
+                .as_ref()
+                .map(|v| v.path.display().to_string()),
             expected,
         })),
     })
@@ -347,8 +358,18 @@ fn validate(spec: &JobSpec) -> Result<(), JobError> {
     {
         return Err(JobError::Options("--batch must be at least 1".into()));
     }
-    if spec.stages.iter().filter(|s| matches!(s, StageRequest::Analysis(_))).count() > 1
-        || spec.stages.iter().filter(|s| matches!(s, StageRequest::Detection(_))).count() > 1
+    if spec
+        .stages
+        .iter()
+        .filter(|s| matches!(s, StageRequest::Analysis(_)))
+        .count()
+        > 1
+        || spec
+            .stages
+            .iter()
+            .filter(|s| matches!(s, StageRequest::Detection(_)))
+            .count()
+            > 1
     {
         return Err(JobError::Options(
             "a job runs at most one analysis and one detection".into(),
@@ -376,14 +397,21 @@ fn whole_frame_format(spec: &JobSpec) -> Result<PixelFormat, JobError> {
         .stages
         .iter()
         .filter_map(|s| match s {
-            StageRequest::Plugin(p) => Some((p.plugin.name(), p.plugin.description().formats.as_slice())),
+            StageRequest::Plugin(p) => {
+                Some((p.plugin.name(), p.plugin.description().formats.as_slice()))
+            }
             _ => None,
         })
         .collect();
     let candidates: &[PixelFormat] = if spec.detection().is_some() {
         &[PixelFormat::Rgb24]
     } else {
-        &[PixelFormat::Rgb24, PixelFormat::Bgr24, PixelFormat::Yuv420p, PixelFormat::Gray8]
+        &[
+            PixelFormat::Rgb24,
+            PixelFormat::Bgr24,
+            PixelFormat::Yuv420p,
+            PixelFormat::Gray8,
+        ]
     };
     candidates
         .iter()
@@ -412,7 +440,10 @@ fn plugin_stage(p: &PluginRequest, workers: usize) -> Result<(StageSpec, StatsHa
         let first = std::sync::Mutex::new(Some(first));
         let (plugin, config, counted) = (p.plugin.clone(), p.config.clone(), stats.clone());
         StageSpec::parallel(stats.stage_name(), move |_| {
-            let made = first.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            let made = first
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
             let stage = match made {
                 Some(stage) => stage,
                 None => PluginStage::counted_by(&plugin, &config, &counted)?,
@@ -548,7 +579,11 @@ fn cache_key(spec: &JobSpec) -> String {
         a.min_scene_len,
         // In-process frames are resized and converted by reel-ops, not swscale:
         // close, not identical, so the two builds keep apart entries.
-        if reel_decode::LIBAV { "libav" } else { "ffmpeg" }
+        if reel_decode::LIBAV {
+            "libav"
+        } else {
+            "ffmpeg"
+        }
     )
 }
 
@@ -682,10 +717,9 @@ impl Running {
         if let Some(e) = cache_error {
             tracing::debug!(error = %e, "the results were not cached");
         }
-        if !interrupted
-            && let Some(writer) = writer
-        {
-            let text = serde_json::to_string(&summary).map_err(|e| JobError::Io(std::io::Error::other(e)))?;
+        if !interrupted && let Some(writer) = writer {
+            let text = serde_json::to_string(&summary)
+                .map_err(|e| JobError::Io(std::io::Error::other(e)))?;
             if let Err(e) = writer.commit(&text) {
                 // The cache is an optimisation: the results are whole without it.
                 tracing::warn!(error = %e, "the results could not be stored in the cache");

@@ -99,12 +99,7 @@ impl PluginStats {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
-            counters: sum_counters(
-                &self
-                    .counters
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner),
-            ),
+            counters: sum_counters(&self.counters.lock().unwrap_or_else(PoisonError::into_inner)),
         }
     }
 }
@@ -205,7 +200,10 @@ impl PluginStage {
         let processor = plugin.create_processor(config)?;
         let stats = Arc::clone(&handle.stats);
         let slot = {
-            let mut counters = stats.counters.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut counters = stats
+                .counters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             counters.push(Vec::new());
             counters.len() - 1
         };

@@ -6,9 +6,9 @@ use std::io::Write;
 
 use reel_frame::{Detection, Frame};
 use reel_ops::analyze::metric;
+use reel_sched::StageError;
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
-use reel_sched::StageError;
 
 /// Where a job's result lines go, if anywhere.
 pub(crate) struct LineOut {
@@ -127,9 +127,7 @@ pub(crate) fn format(frame: &Frame, shape: LineShape, buf: &mut Vec<u8>) {
         motion: value(metric::MOTION),
         brightness: value(metric::BRIGHTNESS),
         sharpness: value(metric::SHARPNESS),
-        detections: shape
-            .detections
-            .then(|| Detections(&frame.meta.detections)),
+        detections: shape.detections.then(|| Detections(&frame.meta.detections)),
     };
     // Serialising plain numbers and strings into memory cannot fail.
     let _ = serde_json::to_writer(&mut *buf, &line);

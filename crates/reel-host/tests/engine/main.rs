@@ -25,7 +25,8 @@ impl Readings {
     }
 
     fn set_used_percent(&self, used: u64) {
-        self.0.store(16 * GIB * (100 - used) / 100, Ordering::SeqCst);
+        self.0
+            .store(16 * GIB * (100 - used) / 100, Ordering::SeqCst);
     }
 }
 
@@ -64,7 +65,8 @@ fn two_jobs_on_one_resources_stay_inside_its_budget_together() {
     let mut overlapped = false;
     while !(a.is_finished() && b.is_finished()) && Instant::now() < deadline {
         let (ma, mb) = (a.metrics().unwrap(), b.metrics().unwrap());
-        overlapped |= ma.frames_out > 0 && mb.frames_out > 0 && !a.is_finished() && !b.is_finished();
+        overlapped |=
+            ma.frames_out > 0 && mb.frames_out > 0 && !a.is_finished() && !b.is_finished();
         let in_use = resources.pool().stats().bytes_in_use as u64;
         assert!(in_use <= budget, "{in_use} bytes in use, budget {budget}");
         std::thread::sleep(Duration::from_millis(5));
@@ -96,7 +98,11 @@ fn the_pool_shrinks_under_critical_pressure_and_recovers() {
     let now = Instant::now();
     readings.set_used_percent(92);
     resources.monitor().poll(now);
-    assert_eq!(effective(), budget / 2, "critical pressure halves the budget");
+    assert_eq!(
+        effective(),
+        budget / 2,
+        "critical pressure halves the budget"
+    );
     readings.set_used_percent(97);
     resources.monitor().poll(now + Duration::from_millis(10));
     assert_eq!(effective(), budget / 4, "emergency: a quarter");

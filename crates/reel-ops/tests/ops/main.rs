@@ -9,6 +9,8 @@
 mod alloc;
 mod convert;
 mod letterbox;
+#[path = "../../../../tests/support/oracle.rs"]
+mod oracle;
 mod resize;
 mod scene;
 mod util;

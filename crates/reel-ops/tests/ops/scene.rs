@@ -230,7 +230,7 @@ fn content_and_adaptive_find_the_true_cuts_of_an_ffmpeg_made_video() {
 #[test]
 fn a_static_camera_has_no_cuts() {
     if !Path::new(VTEST).exists() {
-        println!("note: skipped, needs {VTEST} (Debian package opencv-doc)");
+        crate::oracle::missing(&format!("{VTEST} (Debian package opencv-doc)"));
         return;
     }
     let runs = run_ffmpeg(Path::new(VTEST), false);
@@ -443,7 +443,7 @@ fn pyscenedetect_agrees_on_the_made_video() {
 #[test]
 fn pyscenedetect_agrees_on_vtest() {
     if !Path::new(VTEST).exists() {
-        println!("note: skipped, needs {VTEST} (Debian package opencv-doc)");
+        crate::oracle::missing(&format!("{VTEST} (Debian package opencv-doc)"));
         return;
     }
     let path = Path::new(VTEST);
@@ -514,7 +514,7 @@ fn hsv_equals_opencv_for_every_colour() {
 #[test]
 fn sharpness_equals_opencvs_laplacian_variance() {
     if !Path::new(VTEST).exists() {
-        println!("note: skipped, needs {VTEST}");
+        crate::oracle::missing(&format!("{VTEST} (Debian package opencv-doc)"));
         return;
     }
     let gray = ffmpeg(

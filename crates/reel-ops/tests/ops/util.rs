@@ -171,7 +171,7 @@ pub fn decode_bgr_opencv(path: &Path, each: impl FnMut(u64, &[u8])) -> Option<u6
 }
 
 /// Runs `python3 -c script` with `input` on stdin if python3 can import every
-/// module in `modules`; `None` (after printing a note) otherwise.
+/// module in `modules`; `None` otherwise (see [`crate::oracle::missing`]).
 pub fn python(modules: &[&str], script: &str, input: &[u8]) -> Option<Vec<u8>> {
     let check = format!("import {}", modules.join(", "));
     let available = Command::new("python3")
@@ -180,10 +180,10 @@ pub fn python(modules: &[&str], script: &str, input: &[u8]) -> Option<Vec<u8>> {
         .status()
         .is_ok_and(|s| s.success());
     if !available {
-        println!(
-            "note: skipped, python3 cannot import {}",
+        crate::oracle::missing(&format!(
+            "python3 with {} (pip install scenedetect opencv-python-headless)",
             modules.join(", ")
-        );
+        ));
         return None;
     }
     let mut child = Command::new("python3")
