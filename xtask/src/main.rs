@@ -23,7 +23,12 @@ usage: cargo xtask <command>
 commands:
   demo [ARGS…]           build the sample plugins and reel (release), then run `reel demo ARGS…`:
                          a generated video with known cuts, analysed, against the truth
-  test                   fmt check, clippy (-D warnings), plugin build, every test of the workspace
+  install [--root DIR]   build reel in release (with in-process decoding when this machine can) and
+                         the sample plugins, and install them: DIR/bin/reel and DIR/bin/plugins/
+                         (default DIR: $CARGO_HOME, else ~/.cargo, whose bin/ rustup puts on PATH)
+  test                   fmt check, clippy (-D warnings), plugin build, every test of the workspace;
+                         with libav available, also clippy and the tests of the crates it changes
+                         built without it
   ci                     what CI runs: the same as `test`
   build-plugins [--release] [--fixtures]
                          build every crate under plugins/ into target/plugins/ (the folder
@@ -57,6 +62,17 @@ fn run() -> Result<()> {
     match cmd.as_str() {
         "test" | "ci" => test(),
         "demo" => demo(&args[1..]),
+        "install" => {
+            let mut root = None;
+            let mut rest = args[1..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--root" => root = Some(option_value::<PathBuf>(a, rest.next())),
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            install(root)
+        }
         "build-plugins" => {
             let mut release = false;
             let mut fixtures = false;
@@ -246,6 +262,57 @@ fn demo(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Builds `reel` and the sample plugins in release and copies them to
+/// `root/bin/reel` and `root/bin/plugins/`, where `reel` looks for plugins beside
+/// itself.
+fn install(root: Option<PathBuf>) -> Result<()> {
+    let root = match root {
+        Some(r) => r,
+        None => std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .context("neither --root, CARGO_HOME nor HOME says where to install")?,
+    };
+    build_plugins(true, false)?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-q", "-p", "reel-cli"]);
+    with_libav(&mut build);
+    step("cargo build --release -p reel-cli", build)?;
+    let bin = root.join("bin");
+    let plugins = bin.join("plugins");
+    std::fs::create_dir_all(&plugins).with_context(|| format!("creating {}", plugins.display()))?;
+    let exe = format!("reel{}", std::env::consts::EXE_SUFFIX);
+    let built = target_dir().join("release");
+    copy_replacing(&built.join(&exe), &bin.join(&exe))?;
+    for entry in std::fs::read_dir(target_dir().join("plugins"))? {
+        let from = entry?.path();
+        if let Some(name) = from.file_name() {
+            copy_replacing(&from, &plugins.join(name))?;
+        }
+    }
+    eprintln!(
+        "xtask: installed {} ({}) and its plugins in {}",
+        bin.join(&exe).display(),
+        if libav_features().is_some() {
+            "with in-process decoding"
+        } else {
+            "decoding through the ffmpeg program: install the libav development files for in-process decoding"
+        },
+        plugins.display()
+    );
+    Ok(())
+}
+
+/// Copies `from` over `to` through a temporary name, so that a running copy of the
+/// old file keeps a consistent one.
+fn copy_replacing(from: &Path, to: &Path) -> Result<()> {
+    let tmp = to.with_extension("tmp-install");
+    std::fs::copy(from, &tmp)
+        .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
+    std::fs::rename(&tmp, to).with_context(|| format!("installing {}", to.display()))?;
+    Ok(())
+}
+
 fn test() -> Result<()> {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -270,8 +337,26 @@ fn test() -> Result<()> {
         }
     }
     step("cargo test", test)?;
+
+    // The build without in-process decoding is what users without the libav
+    // development files get: it must build clean and pass the tests of the crates
+    // whose behaviour depends on it.
+    if libav_features().is_some() {
+        let mut clippy = cargo();
+        clippy.args(["clippy", "--all-targets"]);
+        clippy.args(WITHOUT_LIBAV_PACKAGES.iter().flat_map(|p| ["-p", p]));
+        clippy.args(["--", "-D", "warnings"]);
+        step("cargo clippy (without libav)", clippy)?;
+        let mut test = cargo();
+        test.arg("test");
+        test.args(WITHOUT_LIBAV_PACKAGES.iter().flat_map(|p| ["-p", p]));
+        step("cargo test (without libav)", test)?;
+    }
     Ok(())
 }
+
+/// The packages whose code differs without the `libav` feature.
+const WITHOUT_LIBAV_PACKAGES: [&str; 3] = ["reel-decode", "reel-host", "reel-cli"];
 
 /// The cargo target folder.
 fn target_dir() -> PathBuf {
