@@ -174,7 +174,7 @@ pub fn run_job(
     resources: &reel_host::job::Resources,
     io: reel_host::job::JobIo,
     bar: &indicatif::ProgressBar,
-) -> Result<(reel_host::job::JobSummary, Option<String>), reel_host::job::JobError> {
+) -> anyhow::Result<(reel_host::job::JobSummary, Option<String>)> {
     let job = reel_host::job::start(spec, resources, io)?;
     let expected = job.expected_frames();
     while !job.is_finished() {
@@ -189,7 +189,7 @@ pub fn run_job(
         Err(reel_host::job::JobError::Failed {
             partial, message, ..
         }) => Ok((*partial, Some(message))),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 

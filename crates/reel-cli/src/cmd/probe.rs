@@ -68,7 +68,7 @@ fn count(input: &str, opts: &DecodeOptions) -> anyhow::Result<u64> {
     if reel_decode::synthetic::is_synthetic(input) {
         return Ok(reel_decode::synthetic::SyntheticSpec::parse(input)?.frames);
     }
-    let pool = reel_pool::FramePool::with_budget(256 << 20);
+    let pool = reel_pool::FramePool::with_budget(reel_host::job::DEFAULT_POOL_BUDGET as usize);
     let small = opts
         .clone()
         .with_format(reel_frame::PixelFormat::Gray8)
