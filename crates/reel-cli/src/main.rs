@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 mod output;
 
-/// reel: bounded-memory video analysis, detection and live processing.
+/// reel: scene analysis, object detection and plugins on video, in bounded memory.
 #[derive(Debug, Parser)]
 #[command(name = "reel", version, about, long_about = None, propagate_version = true)]
 #[command(
@@ -90,8 +90,20 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                // The reader of stdout has gone: nothing left to say to it.
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {}", output::one_line(&e));
+            if output::is_usage_error(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

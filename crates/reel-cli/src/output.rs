@@ -44,15 +44,19 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour codes only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
 /// A panic is a bug, but the user still gets one `error:` line and exit status 1,
-/// never a backtrace.
+/// never a backtrace. The one panic that is not a bug, printing to a pipe whose
+/// reader has gone (`reel probe x | head -1`), ends the program quietly.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -61,6 +65,9 @@ pub fn install_panic_hook() {
             .map(|s| (*s).to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
         let at = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
@@ -79,19 +86,74 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `1.5 GiB`-style sizes.
+/// A size for a person, in the unit it was most likely written in: a whole number
+/// of decimal units stays decimal (`500 MB`, what `500MB` in reel.toml means),
+/// anything else is binary to one decimal (`1.5 GiB`).
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    const DECIMAL: [(u64, &str); 4] = [
+        (1_000_000_000_000, "TB"),
+        (1_000_000_000, "GB"),
+        (1_000_000, "MB"),
+        (1_000, "kB"),
+    ];
+    const BINARY: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let binary_whole = (1..BINARY.len())
+        .rev()
+        .find(|&k| n > 0 && n.is_multiple_of(1u64 << (10 * k)));
+    if binary_whole.is_none()
+        && let Some((unit, name)) = DECIMAL
+            .iter()
+            .find(|(unit, _)| n >= *unit && n.is_multiple_of(*unit))
+    {
+        return format!("{} {name}", n / unit);
+    }
     let mut v = n as f64;
     let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
+    while v >= 1024.0 && unit < BINARY.len() - 1 {
         v /= 1024.0;
         unit += 1;
     }
     if unit == 0 {
         format!("{n} B")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0} {}", BINARY[unit])
     } else {
-        format!("{v:.1} {}", UNITS[unit])
+        format!("{v:.1} {}", BINARY[unit])
+    }
+}
+
+/// `n` and the noun, in the singular for one: `1 entry`, `3 entries`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A duration for a person, in whole units from the largest: `30 days`,
+/// `1 day 12 hours`, `90 seconds` is `1 minute 30 seconds`; at most two units.
+pub fn duration(d: std::time::Duration) -> String {
+    const UNITS: [(u64, &str, &str); 5] = [
+        (7 * 86_400, "week", "weeks"),
+        (86_400, "day", "days"),
+        (3_600, "hour", "hours"),
+        (60, "minute", "minutes"),
+        (1, "second", "seconds"),
+    ];
+    let mut left = d.as_secs();
+    let mut parts = Vec::new();
+    for (size, one, many) in UNITS {
+        // Weeks only when the whole is a number of weeks: `14 days`, not `2 weeks`
+        // … unless it is.
+        if size == 7 * 86_400 && !left.is_multiple_of(size) {
+            continue;
+        }
+        if left >= size && parts.len() < 2 {
+            parts.push(count(left / size, one, many));
+            left %= size;
+        }
+    }
+    if parts.is_empty() {
+        "0 seconds".to_string()
+    } else {
+        parts.join(" ")
     }
 }
 
@@ -121,16 +183,86 @@ pub fn progress_bar(ctx: &Context, total: Option<u64>, what: &str) -> indicatif:
     bar
 }
 
-/// The `--out` file, buffered, or `None` when the command was given none.
+/// The `--out` destination, or `None` when the command was given none: `-` is
+/// standard output; a file is created (emptying what was there) only when the
+/// first line is written, so that a run that fails before its first result leaves
+/// an existing file as it was.
 pub fn create_output(
     path: Option<&std::path::Path>,
 ) -> anyhow::Result<Option<Box<dyn Write + Send>>> {
     let Some(path) = path else {
         return Ok(None);
     };
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    Ok(Some(Box::new(std::io::BufWriter::new(file))))
+    if path == std::path::Path::new("-") {
+        return Ok(Some(Box::new(Stdout)));
+    }
+    Ok(Some(Box::new(LazyFile {
+        path: path.to_path_buf(),
+        file: None,
+    })))
+}
+
+/// After a run that completed without a single result line, the `--out` file is
+/// still made (empty), as a run with results would have made it.
+pub fn finish_output(path: Option<&std::path::Path>, lines: u64) -> anyhow::Result<()> {
+    match path {
+        Some(p) if lines == 0 && p != std::path::Path::new("-") => {
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Standard output for result lines: when its reader goes away (`reel analyze x
+/// --out - | head`), the program ends quietly, as a pipe's writer does.
+struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        quiet_on_broken_pipe(std::io::stdout().lock().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        quiet_on_broken_pipe(std::io::stdout().lock().flush())
+    }
+}
+
+fn quiet_on_broken_pipe<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+    if let Err(e) = &r
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+    r
+}
+
+/// A file created on its first write.
+struct LazyFile {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Write for LazyFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => {
+                let f = std::fs::File::create(&self.path).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("creating {}: {e}", self.path.display()))
+                })?;
+                self.file.insert(std::io::BufWriter::new(f))
+            }
+        };
+        file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A token that Ctrl-C cancels (the job drains and keeps what it found); a second
@@ -221,6 +353,9 @@ pub fn write_summary<T: serde::Serialize>(
     let Some(path) = path else {
         return Ok(());
     };
+    if path == std::path::Path::new("-") {
+        return print_json(summary);
+    }
     let text = serde_json::to_string_pretty(summary).context("encoding the summary")?;
     std::fs::write(path, text + "\n")
         .with_context(|| format!("writing the summary to {}", path.display()))
@@ -283,12 +418,18 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
         )?;
     }
     if let Some(a) = &s.analysis {
-        writeln!(
-            out,
-            "scenes: {} (cuts at frames {})",
-            a.scenes.len(),
-            list(&a.cuts)
-        )?;
+        let cuts = if a.cuts.is_empty() {
+            "cuts: none".to_string()
+        } else {
+            let at: Vec<String> = a
+                .scenes
+                .iter()
+                .skip(1)
+                .map(|sc| format!("{} ({})", sc.start_frame, timecode(sc.start_s)))
+                .collect();
+            format!("cuts at frames {}", at.join(", "))
+        };
+        writeln!(out, "scenes: {}; {cuts}", a.scenes.len())?;
     }
     if let Some(d) = &s.detection {
         let m = &d.model;
@@ -343,9 +484,9 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "time: {:.2} s, {:.1} frames/s; cache: {}",
+        "time: {:.2} s, {} frames/s; cache: {}",
         s.wall_s,
-        s.fps,
+        rate(s.fps),
         match s.cache {
             CacheStatus::Hit => "hit",
             CacheStatus::Miss => "miss",
@@ -363,4 +504,105 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
         s.pool.misses
     )?;
     Ok(())
+}
+
+/// An error and its causes as one line: `context: cause: cause`, each part once
+/// (a cause that repeats what an outer part said is left out, and `analysing x.mp4:
+/// x.mp4: no such file` names the input once) with every part's own line breaks
+/// folded.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let mut text = cause
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() || parts.iter().any(|p| p.contains(&text)) {
+            continue;
+        }
+        let named = parts
+            .last()
+            .and_then(|prev| prev.split_whitespace().last())
+            .map(|input| format!("{input}: "));
+        if let Some(prefix) = named
+            && text.starts_with(&prefix)
+        {
+            text = text[prefix.len()..].to_string();
+        }
+        parts.push(text);
+    }
+    parts.join(": ")
+}
+
+/// Whether `e` is an option value out of range, or stages that cannot work
+/// together as asked (exit status 2, like the parser's own errors).
+pub fn is_usage_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<reel_host::job::JobError>(),
+            Some(reel_host::job::JobError::Options(_))
+        )
+    })
+}
+
+/// A rate for a person: three significant figures (`1040`, `38.6`, `0.74`).
+pub fn rate(v: f64) -> String {
+    if !v.is_finite() {
+        return "-".to_string();
+    }
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 10.0 => format!("{v:.1}"),
+        _ => format!("{v:.2}"),
+    }
+}
+
+/// Seconds as `HH:MM:SS.mmm`, the timecode PySceneDetect prints.
+pub fn timecode(s: f64) -> String {
+    let ms = (s.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_keep_the_unit_they_were_written_in() {
+        assert_eq!(bytes(500_000_000), "500 MB");
+        assert_eq!(bytes(1 << 30), "1 GiB");
+        assert_eq!(bytes(1_610_612_736), "1.5 GiB");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(2 * 1024 * 1024), "2 MiB");
+    }
+
+    #[test]
+    fn durations_and_counts_read_well() {
+        use std::time::Duration;
+        assert_eq!(duration(Duration::from_secs(30 * 86_400)), "30 days");
+        assert_eq!(duration(Duration::from_secs(14 * 86_400)), "2 weeks");
+        assert_eq!(
+            duration(Duration::from_secs(86_400 + 12 * 3600)),
+            "1 day 12 hours"
+        );
+        assert_eq!(duration(Duration::from_secs(90)), "1 minute 30 seconds");
+        assert_eq!(duration(Duration::ZERO), "0 seconds");
+        assert_eq!(count(1, "entry", "entries"), "1 entry");
+        assert_eq!(count(0, "entry", "entries"), "0 entries");
+        assert_eq!(rate(1035.04), "1035");
+        assert_eq!(rate(38.64), "38.6");
+        assert_eq!(rate(0.741), "0.74");
+        assert_eq!(timecode(4.129), "00:00:04.129");
+        assert_eq!(timecode(3725.5), "01:02:05.500");
+    }
 }

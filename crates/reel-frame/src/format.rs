@@ -4,8 +4,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// How pixels are laid out in a frame's bytes. Rows are always tightly packed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+///
+/// Written (in JSON, messages and flags) by its [`name`](PixelFormat::name); read
+/// from any of the names [`FromStr`] knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PixelFormat {
     /// Packed 8-bit red, green, blue.
     Rgb24,
@@ -193,6 +195,19 @@ impl fmt::Display for PixelFormat {
     }
 }
 
+impl serde::Serialize for PixelFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PixelFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for PixelFormat {
     type Err = UnknownPixelFormat;
 
@@ -232,6 +247,14 @@ mod tests {
         assert_eq!(p.get(1).unwrap().offset, 640 * 360);
         assert_eq!(p.get(2).unwrap().offset, 640 * 360 + 320 * 180);
         assert_eq!(p.total(), 640 * 360 * 3 / 2);
+    }
+
+    #[test]
+    fn json_uses_the_one_name() {
+        let json = serde_json::to_string(&PixelFormat::Gray8).unwrap();
+        assert_eq!(json, "\"gray\"");
+        let back: PixelFormat = serde_json::from_str("\"gray8\"").unwrap();
+        assert_eq!(back, PixelFormat::Gray8);
     }
 
     #[test]

@@ -153,6 +153,19 @@ pub struct SystemInfo {
     pub hardware: Hardware,
 }
 
+/// What this build of reel can do beyond the baseline: `libav` (decoding in
+/// process), `cuda`, `metal` (GPU inference).
+pub fn build_features() -> Vec<&'static str> {
+    [
+        ("libav", reel_decode::LIBAV),
+        ("cuda", cfg!(feature = "cuda")),
+        ("metal", cfg!(feature = "metal")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect()
+}
+
 impl SystemInfo {
     /// Reads this machine, its GPUs and what the ffmpeg on `PATH` (or in
     /// `REEL_FFMPEG`) can do with them.

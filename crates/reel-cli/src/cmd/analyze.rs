@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use reel_decode::{HwAccel, Sampling};
-use reel_host::config::{Config, FrameSize, parse_bytes};
+use reel_host::config::{Config, FrameSize};
 use reel_host::job::{
     AnalysisRequest, JobIo, JobSummary, PluginRequest, Resources, SceneDetector, VideoOut,
 };
@@ -17,6 +17,7 @@ use reel_sched::Mode;
 
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
+use crate::cmd::values;
 use crate::output::{self, Context};
 
 /// Arguments of `reel analyze`.
@@ -31,19 +32,19 @@ pub struct Args {
     /// The video: a file, a URL, a .y4m file, an image sequence or a synthetic: URI.
     input: String,
     /// Analyse one frame in N.
-    #[arg(long, value_name = "N", conflicts_with = "sample_fps")]
+    #[arg(long, value_name = "N", conflicts_with = "sample_fps", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
     every: Option<u32>,
     /// Analyse at most F frames per second of video.
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", value_parser = values::positive, allow_negative_numbers = true)]
     sample_fps: Option<f64>,
     /// Analysis size (default: the scene detector's usual reduced size).
     #[arg(long, value_name = "WxH")]
     size: Option<FrameSize>,
     /// Content detector threshold (default 27).
-    #[arg(long, value_name = "T")]
+    #[arg(long, value_name = "T", value_parser = values::positive, allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Shortest scene, in frames (default 15).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
     min_scene_len: Option<u32>,
     /// Scene detector: content (HSV delta) or adaptive (ratio to the rolling mean).
     #[arg(long, value_name = "KIND", default_value = "content", value_parser = parse_detector)]
@@ -66,7 +67,7 @@ pub struct Args {
     #[command(flatten)]
     plugins: PluginArgs,
     /// Byte budget of the frame pool, e.g. 256MiB (default: the level's).
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = values::bytes)]
     max_memory: Option<u64>,
     /// Hardware decoding: auto, none, cuda, vaapi or videotoolbox.
     #[arg(long, value_name = "KIND", default_value = "auto")]
@@ -134,6 +135,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let doing = format!("analysing {}", args.input);
     let (summary, failure) =
         output::run_job(spec, &resources, io, &bar).with_context(|| doing.clone())?;
+    if failure.is_none() && !summary.interrupted {
+        output::finish_output(args.out.as_deref(), summary.frames)?;
+    }
     report(ctx, &args, &summary)?;
     output::job_exit(failure, summary.interrupted, &doing)
 }

@@ -153,7 +153,11 @@ fn stats(
         if !settings.enabled {
             println!("          (disabled in reel.toml)");
         }
-        println!("entries:  {} ({} hits served)", s.entries, s.hits);
+        println!(
+            "entries:  {} ({} served)",
+            output::count(s.entries, "entry", "entries"),
+            output::count(s.hits, "hit", "hits")
+        );
         println!(
             "size:     {} of a {} budget ({} of frame lines before compression)",
             output::bytes(s.stored_bytes),
@@ -170,7 +174,7 @@ fn stats(
         }
         println!(
             "max age:  {} unused",
-            humantime::format_duration(Duration::from_secs(settings.max_age_s))
+            output::duration(Duration::from_secs(settings.max_age_s))
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -193,13 +197,12 @@ fn prune(
         })?;
     } else if !ctx.quiet {
         println!(
-            "removed {} entries ({} unused too long, {} over the size budget), {}; \
-             {} entries left, {}",
-            report.removed_entries(),
+            "removed {} ({} unused too long, {} over the size budget), {}; {} left, {}",
+            output::count(report.removed_entries(), "entry", "entries"),
             report.removed_by_age,
             report.removed_by_size,
             output::bytes(report.removed_bytes),
-            report.remaining_entries,
+            output::count(report.remaining_entries, "entry", "entries"),
             output::bytes(report.remaining_bytes)
         );
     }
@@ -239,8 +242,8 @@ fn clear(ctx: &Context, dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
             );
         } else {
             println!(
-                "removed {} entries ({})",
-                summary.removed_entries,
+                "removed {} ({})",
+                output::count(summary.removed_entries, "entry", "entries"),
                 output::bytes(summary.removed_bytes)
             );
         }
@@ -261,5 +264,5 @@ fn age(t: SystemTime) -> String {
         3600..86_400 => s / 60 * 60,
         _ => s / 3600 * 3600,
     };
-    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+    output::duration(Duration::from_secs(rounded))
 }

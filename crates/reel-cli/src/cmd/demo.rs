@@ -154,7 +154,12 @@ fn print_human(r: &DemoReport) -> anyhow::Result<()> {
         list(cuts),
         if r.cuts_match { "exact" } else { "MISMATCH" }
     )?;
-    writeln!(out, "  speed: {:.1} frames/s ({:.2} s)", s.fps, s.wall_s)?;
+    writeln!(
+        out,
+        "  speed: {} frames/s ({:.2} s)",
+        output::rate(s.fps),
+        s.wall_s
+    )?;
     writeln!(
         out,
         "  memory: peak RSS {}, frame pool peak {} of {} budget, {} hits / {} misses",

@@ -7,13 +7,14 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use reel_decode::{HwAccel, Sampling};
-use reel_host::config::{Config, parse_bytes};
+use reel_host::config::Config;
 use reel_host::job::{JobIo, JobSummary, Resources, VideoOut};
 use reel_sched::Mode;
 
 use crate::cmd::analyze::plugin_requests;
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
+use crate::cmd::values;
 use crate::output::{self, Context};
 
 /// Arguments of `reel detect`.
@@ -36,7 +37,7 @@ pub struct Args {
     #[command(flatten)]
     model_args: ModelArgs,
     /// Detect in one frame in N.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
     every: Option<u32>,
     /// Write one JSON line per frame here.
     #[arg(long, value_name = "DETS.jsonl")]
@@ -50,7 +51,7 @@ pub struct Args {
     #[command(flatten)]
     plugins: PluginArgs,
     /// Byte budget of the frame pool, e.g. 512MiB (default: the level's).
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    #[arg(long, value_name = "BYTES", value_parser = values::bytes)]
     max_memory: Option<u64>,
     /// Hardware decoding: auto, none, cuda, vaapi or videotoolbox.
     #[arg(long, value_name = "KIND", default_value = "auto")]
@@ -91,6 +92,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let doing = format!("detecting objects in {}", args.input);
     let (summary, failure) =
         output::run_job(spec, &resources, io, &bar).with_context(|| doing.clone())?;
+    if failure.is_none() && !summary.interrupted {
+        output::finish_output(args.out.as_deref(), summary.frames)?;
+    }
     report(ctx, &args, &summary)?;
     output::job_exit(failure, summary.interrupted, &doing)
 }

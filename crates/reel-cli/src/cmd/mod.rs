@@ -9,3 +9,4 @@ pub mod plugin_args;
 pub mod plugins;
 pub mod probe;
 pub mod system;
+pub mod values;

@@ -5,6 +5,8 @@ use std::time::Duration;
 use reel_host::job::DetectionRequest;
 use reel_infer::{DeviceSpec, Precision};
 
+use crate::cmd::values;
+
 /// How the model runs and what it keeps (everything but the model's name).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
@@ -15,25 +17,25 @@ pub struct ModelArgs {
     #[arg(long, value_name = "P", default_value = "f32", value_parser = parse_precision)]
     pub precision: Precision,
     /// Frames per inference batch (default: the level's).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = values::at_least_one::<usize>, allow_negative_numbers = true)]
     pub batch: Option<usize>,
     /// The longest a partial batch waits for more frames, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     pub batch_wait_ms: u64,
     /// Confidence threshold.
-    #[arg(long, value_name = "C", default_value_t = 0.25)]
+    #[arg(long, value_name = "C", default_value_t = 0.25, value_parser = values::unit, allow_negative_numbers = true)]
     pub conf: f32,
     /// IoU threshold of the non-maximum suppression.
-    #[arg(long, value_name = "T", default_value_t = 0.45)]
+    #[arg(long, value_name = "T", default_value_t = 0.45, value_parser = values::unit, allow_negative_numbers = true)]
     pub iou: f32,
     /// Model input size in pixels (a multiple of 32).
-    #[arg(long, value_name = "PX", default_value_t = 640)]
+    #[arg(long, value_name = "PX", default_value_t = 640, value_parser = values::imgsz, allow_negative_numbers = true)]
     pub imgsz: u32,
     /// Keep only these classes: COCO names or numbers, comma-separated.
-    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    #[arg(long, value_name = "A,B", value_delimiter = ',', value_parser = values::class)]
     pub classes: Vec<String>,
     /// At most this many detections per frame.
-    #[arg(long, value_name = "N", default_value_t = 300)]
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = values::at_least_one::<usize>, allow_negative_numbers = true)]
     pub max_det: usize,
 }
 

@@ -46,10 +46,12 @@ enum Command {
     },
 }
 
-/// One library in the list.
+/// One library in the list: its description when it loaded (which names it),
+/// else the name its file gives.
 #[derive(Debug, Serialize)]
 struct Listed {
-    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     path: String,
     origin: &'static str,
     /// `ok`, `refused` or `shadowed`.
@@ -94,8 +96,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The search path: `--plugin-dir` first, then `reel.toml`'s `plugin_dirs`, then
+/// the standard folders (as every command that runs plugins searches).
+fn search_path(ctx: &Context, dirs: &PluginDirs) -> anyhow::Result<SearchPath> {
+    let settings = ctx.settings(reel_host::config::Config::default())?;
+    let mut all = dirs.dirs.clone();
+    all.extend(settings.plugin_dirs);
+    Ok(SearchPath::standard(&all))
+}
+
 fn list(ctx: &Context, json: bool, dirs: &PluginDirs) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::discover(SearchPath::standard(&dirs.dirs));
+    let catalog = Catalog::discover(search_path(ctx, dirs)?);
     let report = ListReport {
         interface_version: INTERFACE_VERSION,
         search_path: catalog
@@ -118,7 +129,7 @@ fn list(ctx: &Context, json: bool, dirs: &PluginDirs) -> anyhow::Result<ExitCode
                     (Ok(p), None) => ("ok", None, Some(p.description().clone())),
                 };
                 Listed {
-                    name: e.name(),
+                    name: plugin.is_none().then(|| e.name()),
                     path: e.path.display().to_string(),
                     origin: e.origin.as_str(),
                     status,
@@ -149,7 +160,13 @@ fn list(ctx: &Context, json: bool, dirs: &PluginDirs) -> anyhow::Result<ExitCode
                 (None, Some(e)) => ("-", e.clone()),
                 (None, None) => ("-", String::new()),
             };
-            println!("{:<16} {:<9} {:<10} {}", p.name, version, p.status, text);
+            let name = p
+                .plugin
+                .as_ref()
+                .map(|d| d.name.as_str())
+                .or(p.name.as_deref())
+                .unwrap_or("?");
+            println!("{name:<16} {version:<9} {:<10} {text}", p.status);
         }
     }
     println!();
@@ -167,7 +184,7 @@ fn info(
     json: bool,
     dirs: &PluginDirs,
 ) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::discover(SearchPath::standard(&dirs.dirs));
+    let catalog = Catalog::discover(search_path(ctx, dirs)?);
     let plugin = catalog.resolve(&spec.target)?;
     let config_given = spec.config != "{}";
     let config_ok = if config_given {

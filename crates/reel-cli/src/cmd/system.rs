@@ -2,9 +2,24 @@
 
 use std::process::ExitCode;
 
+use reel_host::config::{Config, Settings};
 use reel_host::system::{OptLevel, SystemInfo};
+use serde::Serialize;
 
 use crate::output::{self, Context};
+
+/// `reel system --json`: the build, the machine and the settings in effect.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    /// reel's version.
+    version: &'static str,
+    /// What this build can do beyond the baseline (`libav`, `cuda`, `metal`).
+    features: Vec<&'static str>,
+    #[serde(flatten)]
+    info: &'a SystemInfo,
+    /// The effective settings: flags over `reel.toml` over the profile's defaults.
+    settings: &'a Settings,
+}
 
 /// Arguments of `reel system`.
 #[derive(Debug, clap::Args)]
@@ -17,10 +32,27 @@ pub struct Args {
 
 /// Runs `reel system`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    // A broken reel.toml fails here as it fails every other command.
+    let settings = ctx.settings(Config::default())?;
     let info = SystemInfo::detect();
+    let features = reel_host::system::build_features();
     if args.json {
-        output::print_json(&info)?;
+        output::print_json(&Report {
+            version: env!("CARGO_PKG_VERSION"),
+            features,
+            info: &info,
+            settings: &settings,
+        })?;
     } else if !ctx.quiet {
+        println!(
+            "reel:    {} ({})",
+            env!("CARGO_PKG_VERSION"),
+            if features.is_empty() {
+                "decoding through the ffmpeg program, inference on the CPU".to_string()
+            } else {
+                format!("built with {}", features.join(", "))
+            }
+        );
         println!("cores:   {}", info.cores);
         println!("memory:  {}", output::bytes(info.memory_bytes));
         println!("profile: {}", info.profile.as_str());
@@ -41,8 +73,42 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 d.batch_size
             );
         }
+        println!();
+        print_settings(&settings);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The settings in effect, and where they come from.
+fn print_settings(s: &Settings) {
+    let from = s
+        .config_file
+        .as_ref()
+        .map_or("the profile's defaults (no reel.toml)".to_string(), |p| {
+            format!("{} over the profile's defaults", p.display())
+        });
+    println!("settings: from {from}");
+    let level = serde_json::to_value(s.level).unwrap_or_default();
+    println!(
+        "  level {}, mode {}, workers {}, pool budget {}, batch {}",
+        level.as_str().unwrap_or_default(),
+        s.mode.map_or("each command's own", |m| m.name()),
+        s.workers,
+        output::bytes(s.pool_budget_bytes),
+        s.batch_size
+    );
+    match (&s.cache.dir, s.cache.enabled) {
+        (Some(dir), true) => println!(
+            "  cache {} (up to {}, entries unused for {} pruned)",
+            dir.display(),
+            output::bytes(s.cache.max_bytes),
+            output::duration(std::time::Duration::from_secs(s.cache.max_age_s))
+        ),
+        _ => println!("  cache off"),
+    }
+    for d in &s.plugin_dirs {
+        println!("  plugin folder {}", d.display());
+    }
 }
 
 /// GPUs, ffmpeg and the hardware decoding and encoding it can use here.

@@ -143,9 +143,10 @@ fn every_and_classes_filter() {
         "--classes",
         "unicorn",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    // A value out of range is a usage error (the command-line contract).
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown class `unicorn`"),
+        stderr(&out).contains("`unicorn` is not a COCO class name"),
         "{}",
         stderr(&out)
     );
@@ -241,7 +242,7 @@ fn bad_input_and_options() {
         stderr(&out)
     );
     let out = detect(&[VIDEO, "--model", m, "--imgsz", "300"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("multiple of 32"), "{}", stderr(&out));
     let out = detect(&[VIDEO, "--model", m, "--device", "tpu"]);
     assert_eq!(out.status.code(), Some(2));

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod cache;
+mod contract;
 mod detect;
 mod engine;
 #[path = "../../../../tests/support/oracle.rs"]

@@ -60,7 +60,7 @@ fn info_describes_a_plugin_and_checks_its_configuration() {
     assert_eq!(v["config_ok"], true);
     assert_eq!(
         v["formats"],
-        serde_json::json!(["rgb24", "bgr24", "rgba", "gray8"])
+        serde_json::json!(["rgb24", "bgr24", "rgba", "gray"])
     );
 
     let out = reel(&["plugins", "info", "motion"]);

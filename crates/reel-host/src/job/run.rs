@@ -498,6 +498,19 @@ fn detect_stage(
         device: d.device,
         precision: d.precision,
     })?;
+    let classes_in_model = model.net.num_classes();
+    if let Some(bad) = config
+        .post
+        .classes
+        .iter()
+        .flatten()
+        .find(|&&c| c as usize >= classes_in_model)
+    {
+        return Err(JobError::Options(format!(
+            "--classes: class {bad} does not exist: the model has {classes_in_model} classes (0 to {})",
+            classes_in_model.saturating_sub(1)
+        )));
+    }
     let summary = ModelSummary {
         name: d.model.clone(),
         path: model.path.display().to_string(),
@@ -706,12 +719,16 @@ impl Running {
             pool: PoolSummary::of(&pool),
             cache: cache_status,
             interrupted,
+            error: None,
         };
         if let reel_sched::Outcome::Failed(error) = outcome {
+            let message = error_chain(&error);
+            let mut partial = summary;
+            partial.error = Some(message.clone());
             return Err(JobError::Failed {
                 input,
-                message: error_chain(&error),
-                partial: Box::new(summary),
+                message,
+                partial: Box::new(partial),
             });
         }
         if let Some(e) = cache_error {

@@ -245,6 +245,9 @@ pub struct JobSummary {
     /// True when the run was stopped before the end.
     #[serde(default)]
     pub interrupted: bool,
+    /// Why the run failed, when it did (the summary is then what was found before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl JobSummary {

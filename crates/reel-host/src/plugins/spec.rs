@@ -105,14 +105,21 @@ fn config_to_json(config: &str) -> Result<String, String> {
         if Path::new(file).extension() == Some(std::ffi::OsStr::new("json")) {
             serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?
         } else {
-            toml_to_json(toml::from_str::<toml::Table>(&text).map_err(|e| format!("{file}: {e}"))?)?
+            toml_to_json(
+                toml::from_str::<toml::Table>(&text)
+                    .map_err(|e| format!("{file}: {}", toml_message(&e, &text)))?,
+            )?
         }
     } else if config.starts_with('{') {
         serde_json::from_str(config).map_err(|e| e.to_string())?
     } else {
         let doc = format!("config = {{ {config} }}");
-        let mut table = toml::from_str::<toml::Table>(&doc)
-            .map_err(|e| format!("expected JSON or TOML `key=value,…`: {e}"))?;
+        let mut table = toml::from_str::<toml::Table>(&doc).map_err(|e| {
+            format!(
+                "`{config}` is neither JSON nor TOML `key=value,…` ({})",
+                e.message().trim()
+            )
+        })?;
         match table.remove("config") {
             Some(toml::Value::Table(t)) => toml_to_json(t)?,
             _ => return Err("expected TOML `key=value,…`".to_string()),
@@ -122,6 +129,23 @@ fn config_to_json(config: &str) -> Result<String, String> {
         return Err("the configuration must be an object".to_string());
     }
     serde_json::to_string(&value).map_err(|e| e.to_string())
+}
+
+/// A TOML error as one line: its message and the line it is on.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let end = span.start.min(text.len());
+            let line = text.as_bytes()[..end]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
 }
 
 fn toml_to_json(table: toml::Table) -> Result<serde_json::Value, String> {

@@ -1,0 +1,461 @@
+//! The command-line contract kept everywhere: results from timestamps, this run's
+//! figures, honest errors (one line, its cause, exit 2 for every bad value), files
+//! left alone by a run that never started, pipes that close, and output that reads
+//! well.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a failed test"
+)]
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const MEGAMIND: &str = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi";
+const MODEL: &str = "yolov8n-random/yolov8n_random.safetensors";
+
+fn reel_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reel"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("REEL_CACHE_DIR", dir.join("cache"))
+        .output()
+        .expect("the reel binary runs")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn model() -> String {
+    let data = std::env::var_os("REEL_SHARED_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        std::path::PathBuf::from,
+    );
+    data.join(MODEL).display().to_string()
+}
+
+fn ffmpeg(args: &[&str]) {
+    let st = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(st.success(), "ffmpeg {args:?}");
+}
+
+/// 150 frames of one picture, then 150 of another five seconds later: a cut at
+/// frame 150, whose time is 10 s, not 150/30.
+fn vfr_video(dir: &Path) -> String {
+    let path = dir.join("vfr.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=30,trim=end_frame=150",
+        "-f",
+        "lavfi",
+        "-i",
+        "smptebars=size=160x120:rate=30,trim=end_frame=150",
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1,setpts='if(gte(N,150),PTS+5/TB,PTS)'[v]",
+        "-map",
+        "[v]",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().unwrap(),
+    ]);
+    path.display().to_string()
+}
+
+#[test]
+fn scene_times_are_the_frames_own_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = vfr_video(dir.path());
+    let out = reel_in(dir.path(), &["analyze", &v, "--no-cache", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(s["cuts"], serde_json::json!([150]));
+    let scenes = s["scenes"].as_array().unwrap();
+    assert!(
+        (scenes[1]["start_s"].as_f64().unwrap() - 10.0).abs() < 1e-3,
+        "{scenes:?}"
+    );
+    assert!((scenes[0]["end_s"].as_f64().unwrap() - 10.0).abs() < 1e-3);
+    // The human summary gives the same time as a timecode.
+    let out = reel_in(dir.path(), &["analyze", &v, "--no-cache"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("150 (00:00:10.000)"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    if !Path::new(MEGAMIND).exists() {
+        crate::oracle::missing(&format!("{MEGAMIND} (Debian package opencv-doc)"));
+        return;
+    }
+    let s = json(&reel_in(
+        dir.path(),
+        &["analyze", MEGAMIND, "--no-cache", "--json"],
+    ));
+    let start = s["scenes"][1]["start_s"].as_f64().unwrap();
+    // PySceneDetect puts Megamind's second scene at 4.129 s, frame 98's own time.
+    assert!((start - 4.129).abs() < 0.001, "{start}");
+}
+
+#[test]
+fn a_cache_hit_reports_this_run() {
+    let dir = tempfile::tempdir().unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=30:duration=2",
+        "-pix_fmt",
+        "yuv420p",
+        dir.path().join("clip.mp4").to_str().unwrap(),
+    ]);
+    let first = json(&reel_in(dir.path(), &["analyze", "clip.mp4", "--json"]));
+    assert_eq!(first["cache"], "miss");
+    let abs = dir.path().join("clip.mp4").display().to_string();
+    let hit = json(&reel_in(dir.path(), &["analyze", &abs, "--json"]));
+    assert_eq!(hit["cache"], "hit");
+    assert_eq!(
+        hit["input"],
+        abs.as_str(),
+        "this run's spelling of the input"
+    );
+    assert_eq!(hit["pool"]["peak_bytes"], 0, "this run used no pool");
+    assert!(hit["wall_s"].as_f64().unwrap() < first["wall_s"].as_f64().unwrap());
+    assert_eq!(hit["cuts"], first["cuts"]);
+}
+
+#[test]
+fn plugin_listings_name_each_plugin_once_and_formats_one_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = reel_in(dir.path(), &["plugins", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = json(&out);
+    let n = v["plugins"].as_array().unwrap().len();
+    assert!(n > 0);
+    assert_eq!(
+        text.matches("\"name\"").count(),
+        n,
+        "one name per plugin:\n{text}"
+    );
+    assert!(!text.contains("gray8"), "one spelling of each format");
+    let info = reel_in(dir.path(), &["plugins", "info", "motion"]);
+    assert!(String::from_utf8_lossy(&info.stdout).contains("gray"));
+    // Plugin counters are an object.
+    let out = reel_in(
+        dir.path(),
+        &[
+            "analyze",
+            "synthetic:scenes?frames=40&scenes=1",
+            "--plugin",
+            "motion",
+            "--json",
+        ],
+    );
+    let c = &json(&out)["plugins"][0]["counters"];
+    assert!(c.is_object() && c["frames"] == 40, "{c}");
+}
+
+#[test]
+fn failures_name_their_cause_and_the_json_summary_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "synthetic:scenes?frames=60&scenes=2";
+    let out = reel_in(
+        dir.path(),
+        &["analyze", input, "--out", "/dev/full", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(e.contains("No space left on device"), "{e}");
+    let s = json(&out);
+    assert!(
+        s["error"].as_str().unwrap().contains("No space left"),
+        "{s}"
+    );
+    // A budget too small for one frame is said before anything starts.
+    let out = reel_in(
+        dir.path(),
+        &[
+            "analyze",
+            input,
+            "--size",
+            "640x360",
+            "--max-memory",
+            "1000",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(
+        e.contains("smaller than one 640x360") && e.contains("--max-memory"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_run_that_fails_before_its_first_result_leaves_outputs_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("keep.jsonl");
+    std::fs::write(&keep, "precious\n").unwrap();
+    let k = keep.to_str().unwrap();
+    for args in [
+        vec!["analyze", "missing.mp4", "--out", k],
+        vec![
+            "detect",
+            "synthetic:scenes?frames=30&scenes=1",
+            "--model",
+            "/nowhere.safetensors",
+            "--out",
+            k,
+        ],
+    ] {
+        let out = reel_in(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            std::fs::read_to_string(&keep).unwrap(),
+            "precious\n",
+            "{args:?}"
+        );
+    }
+    // A run that completes with no result at all still leaves its (empty) file.
+    let empty = dir.path().join("empty.jsonl");
+    let m = model();
+    let out = reel_in(
+        dir.path(),
+        &[
+            "detect",
+            "synthetic:scenes?frames=20&scenes=1",
+            "--model",
+            &m,
+            "--imgsz",
+            "160",
+            "--every",
+            "100",
+            "--out",
+            empty.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&empty).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    for args in [
+        vec![
+            "analyze",
+            "synthetic:scenes?frames=20000&scenes=3",
+            "--out",
+            "-",
+        ],
+        vec!["system"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 1];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("error"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn every_bad_option_value_is_a_usage_error_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model();
+    let v = "synthetic:scenes?frames=30&scenes=1";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["detect", v, "--model", &m, "--conf", "1.5"], "--conf"),
+        (
+            vec!["detect", v, "--model", &m, "--imgsz", "500"],
+            "--imgsz",
+        ),
+        (
+            vec!["detect", v, "--model", &m, "--classes", "persn"],
+            "--classes",
+        ),
+        (vec!["detect", v, "--model", &m, "--iou", "-1"], "--iou"),
+        (vec!["detect", v, "--model", &m, "--batch", "0"], "--batch"),
+        (vec!["detect", v, "--model", &m, "--every", "0"], "--every"),
+        (
+            vec![
+                "detect",
+                v,
+                "--model",
+                &m,
+                "--imgsz",
+                "160",
+                "--classes",
+                "0,99",
+            ],
+            "--classes",
+        ),
+        (vec!["analyze", v, "--sample-fps", "0"], "--sample-fps"),
+        (
+            vec!["analyze", v, "--min-scene-len", "0"],
+            "--min-scene-len",
+        ),
+        (vec!["analyze", v, "--every", "0"], "--every"),
+        (vec!["analyze", v, "--threshold", "-3"], "--threshold"),
+    ];
+    for (args, flag) in cases {
+        let out = reel_in(dir.path(), &args);
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {e}");
+        assert!(e.contains(flag), "{args:?}: {e}");
+        assert!(!e.contains("batch_size"), "no internal key: {e}");
+    }
+}
+
+#[test]
+fn errors_are_one_line_naming_the_input_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = "synthetic:scenes?frames=30&scenes=1";
+    let out = reel_in(dir.path(), &["analyze", v, "--plugin", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    let out = reel_in(dir.path(), &["analyze", v, "--plugin", "pixelate:block="]);
+    assert!(
+        !stderr(&out).contains('^'),
+        "no caret block: {}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("config = {"), "no internal wrapper");
+    let out = reel_in(dir.path(), &["analyze", "nope.mp4"]);
+    let e = stderr(&out);
+    assert_eq!(e.matches("nope.mp4").count(), 1, "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+}
+
+#[test]
+fn logs_have_no_colour_codes_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // The detector's batch is lowered to what the budget holds: a warning.
+    let m = model();
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .current_dir(dir.path())
+        .args([
+            "detect",
+            "synthetic:scenes?width=320&height=240&frames=20&scenes=1",
+            "--model",
+            &m,
+        ])
+        .args(["--imgsz", "160", "--batch", "64", "--max-memory", "4MB"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(e.contains("lowering the batch"), "{e}");
+    assert!(!e.contains('\u{1b}'), "{e:?}");
+}
+
+#[test]
+fn help_names_only_commands_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = String::from_utf8_lossy(&reel_in(dir.path(), &["--help"]).stdout).into_owned();
+    // What reel says it is, above the usage line.
+    let about = help.split("Usage:").next().unwrap();
+    for word in ["live", "batch", "split"] {
+        if about.contains(word) {
+            let out = reel_in(dir.path(), &[word, "--help"]);
+            assert!(
+                out.status.success(),
+                "--help names `{word}`, which is not a command"
+            );
+        }
+    }
+}
+
+#[test]
+fn system_tells_the_build_and_the_settings_and_refuses_a_broken_reel_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("reel.toml"),
+        "workers = 3\nplugin_dirs = [\"mine\"]\n",
+    )
+    .unwrap();
+    let v = json(&reel_in(dir.path(), &["system", "--json"]));
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["features"].is_array());
+    assert_eq!(v["settings"]["workers"], 3);
+    let human = String::from_utf8_lossy(&reel_in(dir.path(), &["system"]).stdout).into_owned();
+    assert!(
+        human.contains("reel.toml over the profile") && human.contains("workers 3"),
+        "{human}"
+    );
+    // plugins list searches reel.toml's folders too.
+    let v = json(&reel_in(dir.path(), &["plugins", "list", "--json"]));
+    let searched: Vec<&str> = v["search_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        searched.iter().any(|p| p.ends_with("/mine")),
+        "{searched:?}"
+    );
+    std::fs::write(dir.path().join("reel.toml"), "workers = \"many\"\n").unwrap();
+    let out = reel_in(dir.path(), &["system"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("reel.toml"), "{}", stderr(&out));
+}
+
+#[test]
+fn human_output_reads_well() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = reel_in(
+        dir.path(),
+        &[
+            "analyze",
+            "synthetic:scenes?frames=40&scenes=1",
+            "--no-cache",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("cuts: none"), "{text}");
+    let out = reel_in(dir.path(), &["cache", "stats"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("500 MB") && text.contains("30 days"),
+        "{text}"
+    );
+    assert!(text.contains("0 entries"), "{text}");
+}
