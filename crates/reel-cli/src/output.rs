@@ -196,10 +196,73 @@ pub fn create_output(
     if path == std::path::Path::new("-") {
         return Ok(Some(Box::new(Stdout)));
     }
-    Ok(Some(Box::new(LazyFile {
-        path: path.to_path_buf(),
-        file: None,
-    })))
+    Ok(Some(Box::new(LazyFile::new(path.to_path_buf()))))
+}
+
+/// A refusal to do what was asked, found before starting (exit status 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Refuses an output that is the same file as an input or as the cache's database
+/// (compared by file identity, not by spelling): writing it would destroy what
+/// the run reads.
+pub fn refuse_clobbering(
+    outputs: &[(&str, Option<&std::path::Path>)],
+    inputs: &[&std::path::Path],
+    cache: Option<&reel_host::cache::Cache>,
+) -> anyhow::Result<()> {
+    let mut protected: Vec<(String, std::path::PathBuf)> = inputs
+        .iter()
+        .map(|p| (format!("the input {}", p.display()), p.to_path_buf()))
+        .collect();
+    if let Some(c) = cache {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut db = c.db_path().as_os_str().to_owned();
+            db.push(suffix);
+            protected.push(("the analysis cache's database".into(), db.into()));
+        }
+    }
+    for (flag, out) in outputs {
+        let Some(out) = out else { continue };
+        if *out == std::path::Path::new("-") {
+            continue;
+        }
+        for (what, p) in &protected {
+            if same_file(out, p) {
+                return Err(UsageError(format!(
+                    "{flag} {} is {what}: writing it would destroy it",
+                    out.display()
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` are the same existing file.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        ma.dev() == mb.dev() && ma.ino() == mb.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (ma, mb);
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    }
 }
 
 /// After a run that completed without a single result line, the `--out` file is
@@ -237,10 +300,27 @@ fn quiet_on_broken_pipe<T>(r: std::io::Result<T>) -> std::io::Result<T> {
     r
 }
 
-/// A file created on its first write.
+/// A file created on its first write. Each flush ends a whole line: when a write
+/// fails (a full disk), the file is cut back to what the last flush left, so that
+/// no half line stays in it.
 struct LazyFile {
     path: PathBuf,
-    file: Option<std::io::BufWriter<std::fs::File>>,
+    file: Option<std::fs::File>,
+    /// Bytes written since the file was made.
+    written: u64,
+    /// Bytes written at the last flush: whole lines.
+    whole: u64,
+}
+
+impl LazyFile {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            file: None,
+            written: 0,
+            whole: 0,
+        }
+    }
 }
 
 impl Write for LazyFile {
@@ -251,17 +331,32 @@ impl Write for LazyFile {
                 let f = std::fs::File::create(&self.path).map_err(|e| {
                     std::io::Error::new(e.kind(), format!("creating {}: {e}", self.path.display()))
                 })?;
-                self.file.insert(std::io::BufWriter::new(f))
+                self.file.insert(f)
             }
         };
-        file.write(buf)
+        match file.write(buf) {
+            Ok(n) => {
+                self.written += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                // Whatever part of the line got out is taken back.
+                if file.set_len(self.whole).is_ok() {
+                    use std::io::Seek;
+                    let _ = file.seek(std::io::SeekFrom::Start(self.whole));
+                    self.written = self.whole;
+                }
+                Err(e)
+            }
+        }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.file {
-            Some(f) => f.flush(),
-            None => Ok(()),
+        if let Some(f) = &mut self.file {
+            f.flush()?;
         }
+        self.whole = self.written;
+        Ok(())
     }
 }
 
@@ -541,10 +636,11 @@ pub fn one_line(e: &anyhow::Error) -> String {
 /// together as asked (exit status 2, like the parser's own errors).
 pub fn is_usage_error(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<reel_host::job::JobError>(),
-            Some(reel_host::job::JobError::Options(_))
-        )
+        c.is::<UsageError>()
+            || matches!(
+                c.downcast_ref::<reel_host::job::JobError>(),
+                Some(reel_host::job::JobError::Options(_))
+            )
     })
 }
 

@@ -345,7 +345,7 @@ impl Config {
 
     /// Reads and parses the file at `path`.
     pub fn from_file(path: &Path, home: Option<&Path>) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_small_file(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -475,6 +475,39 @@ impl Config {
             config_file: file.source.clone(),
         }
     }
+}
+
+/// The most a settings file (`reel.toml`, a plugin's `@FILE`) may hold.
+pub const MAX_SETTINGS_FILE_BYTES: u64 = 1 << 20;
+
+/// The text of a settings file: a regular file (never a FIFO or a device, which
+/// could block or never end) of at most [`MAX_SETTINGS_FILE_BYTES`].
+pub(crate) fn read_small_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let too_big = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_SETTINGS_FILE_BYTES} bytes"),
+        )
+    };
+    if meta.len() > MAX_SETTINGS_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SETTINGS_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SETTINGS_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 /// `~/x` → `home/x`; a relative path → under `base` (when given).

@@ -124,7 +124,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
-    let resources = Resources::new(settings.pool_budget_bytes, output::open_cache(&settings));
+    let cache = output::open_cache(&settings);
+    output::refuse_clobbering(
+        &[
+            ("--out", args.out.as_deref()),
+            ("--summary", args.summary.as_deref()),
+            ("--out-video", args.out_video.as_deref()),
+        ],
+        &[std::path::Path::new(&args.input)],
+        cache.as_ref(),
+    )?;
+    let resources = Resources::new(settings.pool_budget_bytes, cache);
     let lines = output::create_output(args.out.as_deref())?;
     let cancel = output::cancel_on_ctrlc("analysis");
     let bar = output::progress_bar(ctx, None, "analyze");

@@ -218,10 +218,16 @@ fn clear(ctx: &Context, dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
             removed_bytes: cleared.removed_bytes,
             removed_database: false,
         },
-        Err(e @ (CacheError::Corrupt { .. } | CacheError::NewerFormat { .. })) => {
-            tracing::warn!("{e}; deleting it");
+        // Whatever is wrong with the database (damaged pages, a dropped table, a
+        // newer format), clearing it always works: its files are deleted.
+        Err(e) => {
+            tracing::warn!("{e}; deleting the database");
             let freed = cache::remove_database(dir)
                 .with_context(|| format!("deleting the cache database in {}", dir.display()))?;
+            // A fresh, empty database in its place.
+            if let Err(e) = Cache::open(dir) {
+                tracing::warn!("could not recreate the cache database: {e}");
+            }
             ClearJson {
                 dir: dir.to_path_buf(),
                 removed_entries: 0,
@@ -229,7 +235,6 @@ fn clear(ctx: &Context, dir: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 removed_database: true,
             }
         }
-        Err(e) => return Err(e.into()),
     };
     if json {
         output::print_json(&summary)?;

@@ -81,6 +81,18 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     };
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
+    output::refuse_clobbering(
+        &[
+            ("--out", args.out.as_deref()),
+            ("--summary", args.summary.as_deref()),
+            ("--out-video", args.out_video.as_deref()),
+        ],
+        &[
+            std::path::Path::new(&args.input),
+            std::path::Path::new(&args.model),
+        ],
+        None,
+    )?;
     let resources = Resources::new(settings.pool_budget_bytes, None);
     let lines = output::create_output(args.out.as_deref())?;
     let cancel = output::cancel_on_ctrlc("detection");

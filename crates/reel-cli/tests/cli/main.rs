@@ -9,6 +9,7 @@ mod engine;
 mod oracle;
 mod plugins;
 mod probe;
+mod reliability;
 mod system;
 
 use std::process::{Command, Output};

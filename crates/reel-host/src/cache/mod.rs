@@ -424,7 +424,9 @@ impl Cache {
             tracing::debug!(path = %identity.path.display(), "cache miss: the file changed");
             return Ok(None);
         }
-        if xxhash_rust::xxh3::xxh3_64(&row.data) as i64 != row.checksum {
+        if entry_checksum(xxhash_rust::xxh3::xxh3_64(&row.data), &row.summary) as i64
+            != row.checksum
+        {
             tracing::warn!(
                 path = %identity.path.display(),
                 "a cache entry failed its checksum; removing it"
@@ -641,7 +643,7 @@ impl Cache {
                 to_i64(frame_lines),
                 to_i64(frames_raw_bytes),
                 to_i64(stored_bytes),
-                checksum as i64,
+                entry_checksum(checksum, summary) as i64,
                 now,
             ],
         )
@@ -708,6 +710,12 @@ impl Cache {
     }
 }
 
+/// An entry's checksum: its compressed frame lines' (`frames_hash`, their xxh3)
+/// and its summary's together, so that a change to either is caught.
+pub(crate) fn entry_checksum(frames_hash: u64, summary: &str) -> u64 {
+    frames_hash ^ xxhash_rust::xxh3::xxh3_64(summary.as_bytes()).rotate_left(17)
+}
+
 /// One finished entry on its way into the database.
 pub(crate) struct StoreItem<'a> {
     pub identity: &'a FileIdentity,
@@ -716,6 +724,7 @@ pub(crate) struct StoreItem<'a> {
     /// The compressed frame lines, positioned at their start.
     pub frames: &'a mut fs::File,
     pub frames_len: u64,
+    /// The frame lines' xxh3 (the entry's checksum adds the summary's).
     pub checksum: u64,
     pub frame_lines: u64,
     pub frames_raw_bytes: u64,

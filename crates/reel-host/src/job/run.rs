@@ -179,8 +179,13 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
             state: State::Done(Box::new(summary)),
         });
     }
+    // The cache is an optimisation: when it cannot take the results (a full disk, a
+    // damaged database), the job runs without it.
     let writer: Option<EntryWriter> = match (cache, &identity) {
-        (Some(cache), Some(id)) => Some(cache.writer(id, &key)?),
+        (Some(cache), Some(id)) => cache
+            .writer(id, &key)
+            .inspect_err(|e| tracing::warn!("{e}; the results will not be cached"))
+            .ok(),
         _ => None,
     };
     let cache_status = if writer.is_some() {
@@ -611,8 +616,14 @@ fn from_cache(
     io: &mut JobIo,
     started: Instant,
 ) -> Result<Option<JobSummary>, JobError> {
-    let Some(entry) = cache.get(id, key)? else {
-        return Ok(None);
+    let entry = match cache.get(id, key) {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            // A damaged cache is a miss: the job runs and the lines are right.
+            tracing::warn!("{e}; analysing without the cache");
+            return Ok(None);
+        }
     };
     let Ok(mut summary) = serde_json::from_str::<JobSummary>(entry.summary()) else {
         tracing::warn!("a cached summary could not be read; analysing again");

@@ -56,6 +56,12 @@ pub fn load(path: &Path) -> Result<LoadedPlugin, Error> {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
+    // A damaged file would crash the process inside the loader: check it first.
+    super::check::check_library(path).map_err(|message| Error::Open {
+        plugin: file_name.clone(),
+        path: path.to_path_buf(),
+        message,
+    })?;
     let header = lib_header_from_path(path).map_err(open_error)?;
 
     // Check the version first, and say it plainly: the layout checker's report on

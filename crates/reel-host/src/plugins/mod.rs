@@ -11,6 +11,7 @@
 //! segfault) in a plugin cannot be contained in-process and ends the program.
 
 mod catalog;
+mod check;
 mod error;
 mod load;
 mod search;

@@ -101,7 +101,8 @@ fn config_to_json(config: &str) -> Result<String, String> {
     let value: serde_json::Value = if config.is_empty() {
         serde_json::Value::Object(Default::default())
     } else if let Some(file) = config.strip_prefix('@') {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?;
+        let text = crate::config::read_small_file(Path::new(file))
+            .map_err(|e| format!("reading {file}: {e}"))?;
         if Path::new(file).extension() == Some(std::ffi::OsStr::new("json")) {
             serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?
         } else {
