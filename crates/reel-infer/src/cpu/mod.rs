@@ -163,6 +163,8 @@ pub(crate) struct Kernels {
     tiles: [Vec<simd::TileFn>; 2],
     /// `e^x` of 16 floats.
     exp16: unsafe fn(&mut [f32; 16]),
+    /// Rounds of 12 vector multiply-adds.
+    fma_burn: unsafe fn(usize) -> f32,
 }
 
 impl fmt::Debug for Kernels {
@@ -187,6 +189,7 @@ impl Kernels {
                 pmax: simd::avx512::PMAX,
                 tiles: simd::avx512::table(),
                 exp16: simd::avx512::exp16,
+                fma_burn: simd::avx512::fma_burn,
             },
             #[cfg(target_arch = "x86_64")]
             KernelSet::Avx2 => Self {
@@ -195,6 +198,7 @@ impl Kernels {
                 pmax: simd::avx2::PMAX,
                 tiles: simd::avx2::table(),
                 exp16: simd::avx2::exp16,
+                fma_burn: simd::avx2::fma_burn,
             },
             #[cfg(not(target_arch = "x86_64"))]
             KernelSet::Avx512 | KernelSet::Avx2 => unreachable!("refused above"),
@@ -204,6 +208,7 @@ impl Kernels {
                 pmax: simd::portable::PMAX,
                 tiles: simd::portable::table(),
                 exp16: simd::portable::exp16,
+                fma_burn: simd::portable::fma_burn,
             },
         })
     }
@@ -459,4 +464,33 @@ pub fn conv2d(
         act,
         residual,
     )
+}
+
+/// The multiply-add throughput this machine reaches with the kernels `set` on
+/// `threads` threads at once, in GFLOP/s (a multiply-add counts as two): each
+/// thread runs independent chains of vector multiply-adds for about `seconds`.
+/// This is the ceiling the convolutions are measured against.
+pub fn fma_peak_gflops(set: KernelSet, threads: usize, seconds: f64) -> Result<f64, InferError> {
+    let kernels = Kernels::new(set)?;
+    let threads = threads.max(1);
+    let lanes = kernels.lanes as f64;
+    let burn = kernels.fma_burn;
+    let chunk = 1 << 16;
+    let run = move || {
+        let started = std::time::Instant::now();
+        let mut rounds = 0usize;
+        let mut sink = 0f32;
+        while started.elapsed().as_secs_f64() < seconds {
+            // SAFETY: the kernel set is supported (checked by `Kernels::new`).
+            sink += unsafe { burn(chunk) };
+            rounds += chunk;
+        }
+        std::hint::black_box(sink);
+        rounds as f64 * 12.0 * lanes * 2.0 / started.elapsed().as_secs_f64()
+    };
+    let total: f64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(run)).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    });
+    Ok(total / 1e9)
 }

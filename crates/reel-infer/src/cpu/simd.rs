@@ -85,6 +85,27 @@ const P3: f32 = 4.166_579_6e-2;
 const P4: f32 = 1.666_666_5e-1;
 const P5: f32 = 5.000_000_1e-1;
 
+/// Runs `$body` with `$i` bound to each constant `0, 1, …` below `$n` (a const
+/// generic), up to `$max`: the indices are constants in the code the compiler
+/// first sees, so arrays indexed by them become registers.
+macro_rules! unroll {
+    ($i:ident < $n:ident, 2, $body:block) => {
+        unroll!(@ $i $n $body; 0 1)
+    };
+    ($i:ident < $n:ident, 24, $body:block) => {
+        unroll!(@ $i $n $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23)
+    };
+    (@ $i:ident $n:ident $body:block; $($k:literal)*) => {
+        $(
+            if $k < $n {
+                #[allow(clippy::identity_op, clippy::erasing_op)]
+                let $i: usize = $k;
+                $body
+            }
+        )*
+    };
+}
+
 /// Generates a kernel set for one instruction set: `$v` the vector type, `$l` its
 /// lanes, and the intrinsics it needs.
 macro_rules! kernel_set {
@@ -153,6 +174,30 @@ macro_rules! kernel_set {
                 }
             }
 
+            /// `iters` rounds of 12 independent vector multiply-adds (for
+            /// measuring the machine's peak); returns a value depending on all.
+            #[target_feature(enable = $feat)]
+            pub(crate) fn fma_burn(iters: usize) -> f32 {
+                let mut acc = [$zero(); 12];
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = $set1(i as f32 * 1e-3);
+                }
+                let (m, c) = ($set1(0.999_999), $set1(1e-7));
+                for _ in 0..iters {
+                    for a in acc.iter_mut() {
+                        *a = $fmadd(*a, m, c);
+                    }
+                }
+                let mut sum = $zero();
+                for a in acc {
+                    sum = $add(sum, a);
+                }
+                let mut lanes = [0f32; L];
+                // SAFETY: `lanes` holds L floats.
+                unsafe { $store(lanes.as_mut_ptr(), sum) };
+                lanes.iter().sum()
+            }
+
             /// One tile: `P` pixels × `NV` vectors of output channels.
             ///
             /// # Safety
@@ -161,41 +206,43 @@ macro_rules! kernel_set {
             #[target_feature(enable = $feat)]
             pub(crate) unsafe fn tile<const NV: usize, const P: usize>(t: &Tile) {
                 let bw = NV * L;
+                // The loops over pixels and vectors are unrolled by `unroll!` with
+                // constant indices, so that the accumulators are registers from the
+                // start (a loop over the array keeps them in memory).
                 let mut acc = [[$zero(); NV]; P];
                 // SAFETY (whole body): the reads and writes stay inside what `t`
                 // describes, as the caller guarantees.
                 unsafe {
-                    for v in 0..NV {
+                    unroll!(v < NV, 2, {
                         let b = $load(t.bias.add(v * L));
-                        for a in acc.iter_mut() {
-                            a[v] = b;
-                        }
-                    }
+                        unroll!(p < P, 24, {
+                            acc[p][v] = b;
+                        });
+                    });
                     let mut wp = t.w;
                     for ky in 0..t.k {
                         for kx in 0..t.k {
                             let ip = t.inp.add(ky * t.row_stride + kx * t.tap_stride);
                             for c in 0..t.ic {
-                                let mut wv = [$zero(); NV];
-                                for (v, w) in wv.iter_mut().enumerate() {
-                                    *w = $load(wp.add(v * L));
-                                }
+                                let w0 = $load(wp);
+                                let w1 = if NV > 1 { $load(wp.add(L)) } else { w0 };
                                 wp = wp.add(bw);
                                 let ipc = ip.add(c);
-                                for (p, a) in acc.iter_mut().enumerate() {
+                                unroll!(p < P, 24, {
                                     let x = $set1(*ipc.add(p * t.px_stride));
-                                    for v in 0..NV {
-                                        a[v] = $fmadd(x, wv[v], a[v]);
+                                    acc[p][0] = $fmadd(x, w0, acc[p][0]);
+                                    if NV > 1 {
+                                        acc[p][NV - 1] = $fmadd(x, w1, acc[p][NV - 1]);
                                     }
-                                }
+                                });
                             }
                         }
                     }
-                    for (p, a) in acc.iter().enumerate() {
+                    unroll!(p < P, 24, {
                         let out = t.out.add(p * t.out_stride);
                         let res = t.res.wrapping_add(p * t.res_stride);
-                        for v in 0..NV {
-                            let mut y = act(t.act, a[v]);
+                        unroll!(v < NV, 2, {
+                            let mut y = act(t.act, acc[p][v]);
                             let lanes = t.nvalid.saturating_sub(v * L).min(L);
                             if lanes == L {
                                 if !t.res.is_null() {
@@ -208,8 +255,8 @@ macro_rules! kernel_set {
                                 }
                                 $mstore(out.add(v * L), y, lanes);
                             }
-                        }
-                    }
+                        });
+                    });
                 }
             }
 
@@ -354,6 +401,22 @@ pub(crate) mod portable {
         for v in x.iter_mut() {
             *v = exp_scalar(*v);
         }
+    }
+
+    /// `iters` rounds of 12 independent chunks of multiply-adds.
+    pub(crate) fn fma_burn(iters: usize) -> f32 {
+        let mut acc = [[0f32; L]; 12];
+        for (i, a) in acc.iter_mut().enumerate() {
+            a.fill(i as f32 * 1e-3);
+        }
+        for _ in 0..iters {
+            for a in acc.iter_mut() {
+                for v in a.iter_mut() {
+                    *v = *v * 0.999_999 + 1e-7;
+                }
+            }
+        }
+        acc.iter().flatten().sum()
     }
 
     /// One tile: `P` pixels × `NV` chunks of `L` output channels.
