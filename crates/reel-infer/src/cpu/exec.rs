@@ -222,14 +222,16 @@ impl Runner {
             && st.net == net.id
             && (st.layout.h, st.layout.w) == (h, w)
         {
-            while st.arenas.len() < workspaces {
-                st.arenas.push(Aligned::zeros(st.layout.len));
+            if st.arenas.len() < workspaces {
+                while st.arenas.len() < workspaces {
+                    st.arenas.push(Aligned::zeros(st.layout.len));
+                }
+                st.bases = st
+                    .arenas
+                    .iter_mut()
+                    .map(|a| Ptr(a.as_mut_slice().as_mut_ptr()))
+                    .collect();
             }
-            st.bases = st
-                .arenas
-                .iter_mut()
-                .map(|a| Ptr(a.as_mut_slice().as_mut_ptr()))
-                .collect();
             return;
         }
         let layout = Layout::build(net, h, w);
