@@ -8,6 +8,7 @@
 
 mod alloc;
 mod batching;
+mod conv;
 mod letterbox;
 mod manager;
 mod nms;
