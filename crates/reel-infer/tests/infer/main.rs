@@ -14,6 +14,7 @@ mod manager;
 mod nms;
 mod parity;
 mod source;
+mod vtest;
 mod weights;
 
 use std::collections::HashMap;
