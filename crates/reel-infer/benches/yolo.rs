@@ -276,6 +276,10 @@ fn main() {
         "load_average_after": load_after,
         "reel": reel,
         "slowest_layers_batch1": slowest,
+        "layers_batch1": layers
+            .iter()
+            .map(|(name, ms, m)| json!({"layer": name, "ms": ms, "gmacs": *m as f64 / 1e9}))
+            .collect::<Vec<_>>(),
     });
     if let Some(o) = &ort {
         let (ob1, ob8) = (median(&o1), median(&o8));

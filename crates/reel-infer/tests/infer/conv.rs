@@ -96,6 +96,7 @@ fn act_of(code: u8) -> Act {
 }
 
 /// candle's convolution with bias, activation and residual.
+#[allow(clippy::too_many_arguments)]
 fn reference(
     x: &[f32],
     (n, c1, h, w): (usize, usize, usize, usize),
