@@ -129,8 +129,15 @@ impl FromStr for KernelSet {
 /// candle's own convolution instead of the engine; `auto` or unset: the fastest
 /// this machine supports). Naming one the machine cannot run is an error.
 pub fn kernel_set() -> Result<KernelSet, InferError> {
-    match std::env::var(KERNELS_ENV) {
-        Ok(v) if !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("auto") => {
+    kernel_set_for(std::env::var(KERNELS_ENV).ok().as_deref())
+}
+
+/// [`kernel_set`] for a value of `REEL_CPU_KERNELS` (`None`: unset).
+fn kernel_set_for(value: Option<&str>) -> Result<KernelSet, InferError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(KernelSet::best()),
+        Some(v) if v.eq_ignore_ascii_case("auto") => Ok(KernelSet::best()),
+        Some(v) => {
             let k: KernelSet = v
                 .parse()
                 .map_err(|e| InferError::Options(format!("{KERNELS_ENV}={v}: {e}")))?;
@@ -141,7 +148,6 @@ pub fn kernel_set() -> Result<KernelSet, InferError> {
             }
             Ok(k)
         }
-        _ => Ok(KernelSet::best()),
     }
 }
 
@@ -493,4 +499,49 @@ pub fn fma_peak_gflops(set: KernelSet, threads: usize, seconds: f64) -> Result<f
         handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
     });
     Ok(total / 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_picks_the_kernels() {
+        assert_eq!(kernel_set_for(None).unwrap(), KernelSet::best());
+        assert_eq!(kernel_set_for(Some(" auto ")).unwrap(), KernelSet::best());
+        assert_eq!(
+            kernel_set_for(Some("PORTABLE")).unwrap(),
+            KernelSet::Portable
+        );
+        assert_eq!(kernel_set_for(Some("candle")).unwrap(), KernelSet::Candle);
+        let e = kernel_set_for(Some("sse9")).unwrap_err().to_string();
+        assert!(
+            e.contains("REEL_CPU_KERNELS=sse9") && e.contains("avx512, avx2"),
+            "{e}"
+        );
+        for k in KernelSet::ENGINE {
+            let got = kernel_set_for(Some(k.name()));
+            assert_eq!(got.is_ok(), k.is_supported(), "{k}: {got:?}");
+        }
+        assert!(KernelSet::best().is_supported());
+    }
+
+    #[test]
+    fn packing_puts_each_weight_in_its_lane_and_pads_the_tail() {
+        // 3 output channels, 2 inputs, 1x1, 8 lanes: one block of one vector.
+        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let p = PackedConv::pack("t", &w, &[7.0, 8.0, 9.0], (3, 2, 1), 1, 8);
+        assert_eq!(p.blocks.len(), 1);
+        assert_eq!((p.blocks[0].nv, p.blocks[0].nvalid), (1, 3));
+        let ws = p.weights.as_slice();
+        // [input channel][lane]: lane j holds output channel j.
+        assert_eq!(&ws[..8], &[1.0, 3.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(&ws[8..16], &[2.0, 4.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(&p.bias.as_slice()[..4], &[7.0, 8.0, 9.0, 0.0]);
+        // 40 channels in 16 lanes: a block of two vectors, then one of one.
+        let p = PackedConv::pack("t", &vec![0.0; 40], &[0.0; 40], (40, 1, 1), 1, 16);
+        let shape: Vec<(usize, usize, usize)> =
+            p.blocks.iter().map(|b| (b.oc0, b.nv, b.nvalid)).collect();
+        assert_eq!(shape, [(0, 2, 32), (32, 1, 8)]);
+    }
 }
