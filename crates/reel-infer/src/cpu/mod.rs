@@ -539,7 +539,7 @@ mod tests {
         assert_eq!(&ws[8..16], &[2.0, 4.0, 6.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
         assert_eq!(&p.bias.as_slice()[..4], &[7.0, 8.0, 9.0, 0.0]);
         // 40 channels in 16 lanes: a block of two vectors, then one of one.
-        let p = PackedConv::pack("t", &vec![0.0; 40], &[0.0; 40], (40, 1, 1), 1, 16);
+        let p = PackedConv::pack("t", &[0.0; 40], &[0.0; 40], (40, 1, 1), 1, 16);
         let shape: Vec<(usize, usize, usize)> =
             p.blocks.iter().map(|b| (b.oc0, b.nv, b.nvalid)).collect();
         assert_eq!(shape, [(0, 2, 32), (32, 1, 8)]);
