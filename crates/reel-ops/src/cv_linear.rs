@@ -14,8 +14,9 @@
 //!   by its weight keeping the high 16 bits, the two added, then `(v + 2) >> 2`
 //!   saturated to 0..=255.
 //!
-//! [`CvLinear`] keeps its coefficient tables and two rows of horizontal sums, so
-//! resizing a stream of pictures of one size allocates nothing after the first.
+//! [`CvLinear`] keeps its coefficient tables and two rows of horizontal sums, and
+//! reuses their memory, so resizing a stream of pictures allocates nothing once it
+//! has seen the largest.
 
 use crate::{OpsError, check_len};
 
@@ -34,10 +35,21 @@ struct Axis {
 }
 
 impl Axis {
+    #[cfg(test)]
     fn new(src: usize, dst: usize, clamp: bool) -> Self {
+        let mut a = Self::default();
+        a.set(src, dst, clamp);
+        a
+    }
+
+    /// The coefficients of `src` → `dst` (the tables' memory is reused: once
+    /// they have held the longest axis, this allocates nothing).
+    fn set(&mut self, src: usize, dst: usize, clamp: bool) {
         let scale = 1.0 / (dst as f64 / src as f64);
-        let mut ofs = Vec::with_capacity(dst);
-        let mut w = Vec::with_capacity(dst);
+        self.src = src;
+        self.dst = dst;
+        self.ofs.clear();
+        self.w.clear();
         for d in 0..dst {
             let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
             let mut s = f.floor() as i64;
@@ -51,10 +63,9 @@ impl Axis {
                 frac = 0.0;
             }
             let round = |v: f32| (v * COEF_SCALE).round_ties_even() as i32;
-            ofs.push(s);
-            w.push([round(1.0 - frac), round(frac)]);
+            self.ofs.push(s);
+            self.w.push([round(1.0 - frac), round(frac)]);
         }
-        Self { src, dst, ofs, w }
     }
 }
 
@@ -101,7 +112,7 @@ impl CvLinear {
         check_len((sh - 1) * src_stride + sw * channels, src.len())?;
         check_len((dh - 1) * dst_stride + dw * channels, dst.len())?;
         if self.channels != channels || (self.x.src, self.x.dst) != (sw, dw) {
-            self.x = Axis::new(sw, dw, true);
+            self.x.set(sw, dw, true);
             self.channels = channels;
             for r in &mut self.rows {
                 r.clear();
@@ -110,7 +121,7 @@ impl CvLinear {
             self.held = [None, None];
         }
         if (self.y.src, self.y.dst) != (sh, dh) {
-            self.y = Axis::new(sh, dh, false);
+            self.y.set(sh, dh, false);
         }
         // A new picture: the rows held are of the last one.
         self.held = [None, None];

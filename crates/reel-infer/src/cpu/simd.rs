@@ -113,7 +113,7 @@ macro_rules! kernel_set {
         mod $m:ident, feature = $feat:literal, vec = $v:ty, lanes = $l:expr,
         zero = $zero:path, set1 = $set1:path, load = $load:path, store = $store:path,
         fmadd = $fmadd:path, add = $add:path, sub = $sub:path, mul = $mul:path, div = $div:path,
-        max = $max:path, min = $min:path, round = $round:expr, rcp = $rcp:path, fnmadd = $fnmadd:path,
+        max = $max:path, min = $min:path, round = $round:expr,
         cvt = $cvt:path, slli = $slli:expr, addi = $addi:path, seti = $seti:path, cast = $cast:path,
         mask_load = $mload:expr, mask_store = $mstore:expr,
         pmax1 = $pmax1:tt, pmax2 = $pmax2:tt
@@ -148,15 +148,6 @@ macro_rules! kernel_set {
                 $mul(y, $cast(e))
             }
 
-            /// `1 / d` on every lane: the hardware's estimate refined by one
-            /// Newton step (within 2 ulp of the quotient, cheaper than dividing).
-            #[inline]
-            #[target_feature(enable = $feat)]
-            pub(crate) fn recip(d: $v) -> $v {
-                let r = $rcp(d);
-                $mul(r, $fnmadd(d, r, $set1(2.0)))
-            }
-
             /// The activation on every lane.
             #[inline]
             #[target_feature(enable = $feat)]
@@ -165,7 +156,7 @@ macro_rules! kernel_set {
                     Act::None => x,
                     Act::Silu => {
                         let e = exp($sub($zero(), x));
-                        $mul(x, recip($add($set1(1.0), e)))
+                        $div(x, $add($set1(1.0), e))
                     }
                     Act::Sigmoid => {
                         let e = exp($sub($zero(), x));
@@ -376,7 +367,7 @@ kernel_set! {
     mod avx512, feature = "avx512f", vec = __m512, lanes = 16,
     zero = _mm512_setzero_ps, set1 = _mm512_set1_ps, load = _mm512_loadu_ps, store = _mm512_storeu_ps,
     fmadd = _mm512_fmadd_ps, add = _mm512_add_ps, sub = _mm512_sub_ps, mul = _mm512_mul_ps, div = _mm512_div_ps,
-    max = _mm512_max_ps, min = _mm512_min_ps, round = round512, rcp = _mm512_rcp14_ps, fnmadd = _mm512_fnmadd_ps,
+    max = _mm512_max_ps, min = _mm512_min_ps, round = round512,
     cvt = _mm512_cvtps_epi32, slli = slli512, addi = _mm512_add_epi32, seti = _mm512_set1_epi32,
     cast = _mm512_castsi512_ps,
     mask_load = load512_n, mask_store = store512_n,
@@ -388,7 +379,7 @@ kernel_set! {
     mod avx2, feature = "avx2,fma", vec = __m256, lanes = 8,
     zero = _mm256_setzero_ps, set1 = _mm256_set1_ps, load = _mm256_loadu_ps, store = _mm256_storeu_ps,
     fmadd = _mm256_fmadd_ps, add = _mm256_add_ps, sub = _mm256_sub_ps, mul = _mm256_mul_ps, div = _mm256_div_ps,
-    max = _mm256_max_ps, min = _mm256_min_ps, round = round256, rcp = _mm256_rcp_ps, fnmadd = _mm256_fnmadd_ps,
+    max = _mm256_max_ps, min = _mm256_min_ps, round = round256,
     cvt = _mm256_cvtps_epi32, slli = slli256, addi = _mm256_add_epi32, seti = _mm256_set1_epi32,
     cast = _mm256_castsi256_ps,
     mask_load = load256_n, mask_store = store256_n,
