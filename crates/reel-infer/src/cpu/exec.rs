@@ -172,11 +172,18 @@ impl Runner {
             });
         } else {
             let bases = &st.bases[..workspaces];
+            // Images are taken in turn from a counter (the last op's), so a thread
+            // slowed by another process takes fewer.
+            let next = &st.counters[st.counters.len() - 1];
             self.pool.broadcast(&|tid| {
                 let Some(&base) = bases.get(tid) else {
                     return;
                 };
-                for img in (tid..n).step_by(workspaces) {
+                loop {
+                    let img = next.fetch_add(1, Ordering::Relaxed);
+                    if img >= n {
+                        break;
+                    }
                     let mut last = Instant::now();
                     for (i, op) in ctx.ops.iter().enumerate() {
                         for row in 0..op.rows() {

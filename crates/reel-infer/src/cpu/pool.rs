@@ -172,8 +172,10 @@ impl Drop for Pool {
     }
 }
 
-/// A barrier for the threads of one job: spins briefly, then yields (the cores
-/// are shared with the decoder and others).
+/// A barrier for the threads of one job. It spins (for up to
+/// [`Barrier::SPIN`]) before it yields: a layer's threads arrive within a row's
+/// work of each other, and yielding the core to another process on a shared
+/// machine costs a whole time slice before the thread runs again.
 #[derive(Debug)]
 pub(crate) struct Barrier {
     count: AtomicUsize,
@@ -182,6 +184,9 @@ pub(crate) struct Barrier {
 }
 
 impl Barrier {
+    /// How long a thread spins before it starts yielding.
+    pub(crate) const SPIN: std::time::Duration = std::time::Duration::from_micros(500);
+
     /// For `threads` threads.
     pub(crate) fn new(threads: usize) -> Self {
         Self {
@@ -202,13 +207,16 @@ impl Barrier {
             self.generation.store(g.wrapping_add(1), Ordering::Release);
             return;
         }
+        let mut started: Option<std::time::Instant> = None;
         let mut spins = 0u32;
         while self.generation.load(Ordering::Acquire) == g {
-            if spins < 4000 {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
-                std::thread::yield_now();
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(1024) {
+                let t = *started.get_or_insert_with(std::time::Instant::now);
+                if t.elapsed() > Self::SPIN {
+                    std::thread::yield_now();
+                }
             }
         }
     }
