@@ -263,10 +263,12 @@ impl Runner {
 }
 
 /// Into how many parts an op's rows are cut across its channel blocks when the
-/// threads share it: rows alone when there are plenty.
+/// threads share it: rows alone on large maps (plenty of them, each short), rows ×
+/// blocks on smaller ones, so that the threads end a layer within a small piece
+/// of work of each other.
 fn groups_of(op: &Op, ctx: &Ctx<'_>, threads: usize) -> usize {
     match op {
-        Op::Conv { conv, dst, .. } if threads > 1 && dst.h < 8 * threads => {
+        Op::Conv { conv, dst, .. } if threads > 1 && dst.h < 64 * threads => {
             ctx.convs[*conv].blocks.len()
         }
         _ => 1,
