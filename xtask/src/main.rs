@@ -38,9 +38,13 @@ commands:
                          `reel analyze` fps against `ffmpeg -i X -f null -` and PySceneDetect
                          on a 720p and a 1080p H.264 file (N seconds, default 30; N runs,
                          default 3); JSON report (default target/reel-bench/analyze.json)
-  bench infer [--runs N] YOLOv8n at 640 on the CPU: reel's latency at batch 1 and throughput
-                         at batch 8 against ONNX Runtime (python3's onnxruntime, when present)
-                         on the same model; JSON report (target/reel-bench/infer.json)
+  bench infer [--runs N] [--threads N]
+                         YOLOv8n at 640 on the CPU: reel's CPU engine against ONNX Runtime
+                         (python3's onnxruntime, when present; a batch-8 export made with the
+                         onnx package) on the same model and threads (default 2), interleaved
+                         (N rounds, default 10): batch-1 latency, batch-8 throughput, CPU time
+                         per image, fraction of the multiply-add peak, slowest layers; JSON
+                         report (target/reel-bench/infer.json)
   oracle [--out FILE]    reel's scene cuts against PySceneDetect's and the true cuts on made
                          and real videos; fails on any difference; JSON report (default
                          target/reel-bench/oracle.json)
@@ -97,6 +101,10 @@ fn run() -> Result<()> {
                     "--runs" => {
                         let runs: u32 = option_value(a, rest.next());
                         bench.env("REEL_BENCH_RUNS", runs.max(1).to_string());
+                    }
+                    "--threads" => {
+                        let threads: u32 = option_value(a, rest.next());
+                        bench.env("REEL_BENCH_THREADS", threads.max(1).to_string());
                     }
                     other => usage_error(&format!("unknown option `{other}`")),
                 }

@@ -11,6 +11,7 @@ use reel_frame::{Detection, Label};
 use reel_ops::letterbox::Letterbox;
 use reel_pool::{FramePool, PoolConfig};
 
+use crate::cpu::{self, Runner};
 use crate::device::Precision;
 use crate::model::YoloV8;
 use crate::postprocess::{self, Candidate, PostConfig};
@@ -142,11 +143,14 @@ impl BatchStats {
     }
 }
 
-/// Reusable state of one batch: the preprocessor and the buffers of geometry and
+/// Reusable state of one batch: the preprocessor, the CPU engine's runner (its
+/// threads and planned buffers), the output and the buffers of geometry and
 /// candidates.
 #[derive(Debug)]
 struct Scratch {
     prep: Preprocessor,
+    runner: Option<Runner>,
+    out: Vec<f32>,
     boxes: Vec<Letterbox>,
     cands: Vec<Candidate>,
 }
@@ -173,14 +177,30 @@ impl fmt::Debug for Detector {
 }
 
 impl Detector {
-    /// A detector running `model` with `config`, for batches of up to `max_batch`.
+    /// A detector running `model` with `config`, for batches of up to `max_batch`,
+    /// on [`cpu::default_threads`] threads when the model runs on the CPU engine.
     /// Its input buffers come from a pool of its own sized for two batches.
     pub fn new(
         model: Arc<LoadedModel>,
         config: DetectConfig,
         max_batch: usize,
     ) -> Result<Self, InferError> {
+        Self::with_threads(model, config, max_batch, 0)
+    }
+
+    /// [`new`](Self::new) with the number of threads the CPU engine runs the
+    /// network on (0: [`cpu::default_threads`], every core the process may use).
+    /// The threads are the detector's own (started here, kept until it is
+    /// dropped); at batch 1 they share each layer, at larger batches each runs
+    /// whole pictures. A model on a GPU ignores the number.
+    pub fn with_threads(
+        model: Arc<LoadedModel>,
+        config: DetectConfig,
+        max_batch: usize,
+        threads: usize,
+    ) -> Result<Self, InferError> {
         config.validate()?;
+        let runner = model.net.cpu_network().map(|_| Runner::new(threads));
         let max_batch = max_batch.max(1);
         let prep = Preprocessor::new(config.imgsz);
         let per_batch = max_batch * prep.floats_per_image() * std::mem::size_of::<f32>();
@@ -191,12 +211,29 @@ impl Detector {
             pool,
             scratch: Mutex::new(Scratch {
                 prep,
+                runner,
+                out: Vec::new(),
                 boxes: Vec::with_capacity(max_batch),
                 cands: Vec::new(),
             }),
             stats: Arc::new(BatchStats::new(max_batch)),
             fail_above: AtomicUsize::new(0),
         })
+    }
+
+    /// Threads the CPU engine runs on (`None` when the model runs elsewhere).
+    pub fn threads(&self) -> Option<usize> {
+        let scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        scratch.runner.as_ref().map(Runner::threads)
+    }
+
+    /// Time per layer of the last batch on the CPU engine (empty on candle).
+    pub fn layer_times(&self) -> Vec<cpu::LayerTime> {
+        let scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        match (&scratch.runner, self.model.net.cpu_network()) {
+            (Some(r), Some(net)) => r.layer_times(net),
+            _ => Vec::new(),
+        }
     }
 
     /// The model.
@@ -233,15 +270,22 @@ impl Detector {
         images: &[ImageRef<'_>],
     ) -> Result<(Tensor, Vec<Letterbox>), InferError> {
         let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
-        let out = self.forward_locked(&mut scratch, images)?;
+        let (n, rows, anchors) = self.forward_locked(&mut scratch, images)?;
+        let out = Tensor::from_slice(
+            &scratch.out[..n * rows * anchors],
+            (n, rows, anchors),
+            &candle_core::Device::Cpu,
+        )?;
         Ok((out, scratch.boxes.clone()))
     }
 
+    /// Letterboxes and runs a batch; the output goes to `scratch.out`. Returns
+    /// (pictures, rows, anchors).
     fn forward_locked(
         &self,
         scratch: &mut Scratch,
         images: &[ImageRef<'_>],
-    ) -> Result<Tensor, InferError> {
+    ) -> Result<(usize, usize, usize), InferError> {
         let n = images.len();
         let limit = self.fail_above.load(Ordering::Relaxed);
         if limit > 0 && n > limit {
@@ -250,16 +294,28 @@ impl Detector {
                 message: format!("simulated allocation failure above {limit} pictures"),
             });
         }
-        let Scratch { prep, boxes, .. } = scratch;
+        let Scratch {
+            prep,
+            boxes,
+            runner,
+            out,
+            ..
+        } = scratch;
         let s = prep.size() as usize;
         let buf = prep.batch_into(&self.pool, images, boxes)?;
-        let input = Tensor::from_slice(
-            &buf.as_f32()[..n * 3 * s * s],
-            (n, 3, s, s),
-            self.model.net.device(),
-        )?;
+        let input = &buf.as_f32()[..n * 3 * s * s];
+        let net = &self.model.net;
+        if let (Some(engine), Some(runner)) = (net.cpu_network(), runner.as_mut()) {
+            let (rows, anchors) = (engine.rows(), cpu::Network::anchors(s, s));
+            if out.len() < n * rows * anchors {
+                out.resize(n * rows * anchors, 0.0);
+            }
+            runner.run(engine, input, n, s, s, out)?;
+            return Ok((n, rows, anchors));
+        }
+        let input = Tensor::from_slice(input, (n, 3, s, s), net.device())?;
         drop(buf);
-        let out = self.model.net.forward(&input).map_err(|e| match e {
+        let y = net.forward(&input).map_err(|e| match e {
             InferError::Candle(c) => {
                 let e = InferError::Candle(c);
                 if e.is_out_of_memory() {
@@ -273,7 +329,10 @@ impl Detector {
             }
             other => other,
         })?;
-        Ok(out)
+        let (_, rows, anchors) = y.dims3()?;
+        out.clear();
+        out.extend(y.flatten_all()?.to_vec1::<f32>()?);
+        Ok((n, rows, anchors))
     }
 
     /// Detects objects in one batch as it is (no splitting): one list per picture,
@@ -283,13 +342,13 @@ impl Detector {
             return Ok(Vec::new());
         }
         let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
-        let out = self.forward_locked(&mut scratch, images)?;
-        let (n, rows, anchors) = out.dims3()?;
-        let values: Vec<f32> = out.flatten_all()?.to_vec1()?;
-        let Scratch { boxes, cands, .. } = &mut *scratch;
+        let (n, rows, anchors) = self.forward_locked(&mut scratch, images)?;
+        let Scratch {
+            boxes, cands, out, ..
+        } = &mut *scratch;
         let mut results = Vec::with_capacity(n);
         for (i, (img, lb)) in images.iter().zip(boxes.iter()).enumerate() {
-            let one = &values[i * rows * anchors..(i + 1) * rows * anchors];
+            let one = &out[i * rows * anchors..(i + 1) * rows * anchors];
             postprocess::candidates(one, anchors, &self.config.post, cands);
             postprocess::nms(cands, self.config.post.iou, self.config.post.max_det);
             results.push(postprocess::to_detections(

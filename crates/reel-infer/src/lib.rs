@@ -12,6 +12,7 @@
 //! decoded, of command lines, output files or terminals.
 #![deny(missing_docs)]
 
+pub mod cpu;
 mod detector;
 pub mod device;
 mod error;

@@ -7,10 +7,12 @@
 //! input pixels, the rest the class scores after the sigmoid.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::InferError;
+use crate::cpu::{self, C2fIds, Graph, HeadIds, KernelSet, Runner};
 use crate::weights::Weights;
 
 /// Bins of the distribution each box side is predicted as (DFL).
@@ -93,6 +95,7 @@ impl fmt::Display for Variant {
 
 /// Convolution (batch-norm folded in) + SiLU.
 struct ConvBlock {
+    name: String,
     w: Tensor,
     b: Tensor,
     stride: usize,
@@ -110,6 +113,7 @@ impl ConvBlock {
     ) -> Result<Self, InferError> {
         let (w, b) = wts.conv_bn(prefix, c1, c2, k)?;
         Ok(Self {
+            name: prefix.to_string(),
             w,
             b,
             stride,
@@ -217,6 +221,7 @@ impl Sppf {
 
 /// One level of the head: two blocks and a 1x1 convolution with bias.
 struct Branch {
+    name: String,
     b0: ConvBlock,
     b1: ConvBlock,
     w: Tensor,
@@ -233,8 +238,9 @@ impl Branch {
     ) -> Result<Self, InferError> {
         let b0 = ConvBlock::load(wts, &format!("{prefix}.0"), c_in, c_mid, 3, 1)?;
         let b1 = ConvBlock::load(wts, &format!("{prefix}.1"), c_mid, c_mid, 3, 1)?;
-        let (w, b) = wts.conv_bias(&format!("{prefix}.2"), c_mid, c_out, 1)?;
-        Ok(Self { b0, b1, w, b })
+        let name = format!("{prefix}.2");
+        let (w, b) = wts.conv_bias(&name, c_mid, c_out, 1)?;
+        Ok(Self { name, b0, b1, w, b })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -365,6 +371,69 @@ pub struct YoloV8 {
     l19: ConvBlock,
     l21: C2f,
     head: Head,
+    /// The CPU engine, when the model runs on the CPU in f32 with it.
+    engine: Option<Engine>,
+}
+
+/// The CPU engine's network and a runner for [`YoloV8::forward`]'s tensor calls
+/// (detectors keep runners of their own).
+struct Engine {
+    net: cpu::Network,
+    runner: Mutex<Runner>,
+}
+
+/// Gathers the convolutions of the candle network for the CPU engine.
+#[derive(Default)]
+#[allow(clippy::type_complexity)]
+struct EngineBuilder {
+    convs: Vec<(String, Vec<f32>, Vec<f32>, (usize, usize, usize), usize)>,
+}
+
+impl EngineBuilder {
+    fn add(
+        &mut self,
+        name: &str,
+        w: &Tensor,
+        b: &Tensor,
+        stride: usize,
+    ) -> Result<usize, InferError> {
+        let (oc, ic, k, _) = w.dims4()?;
+        let w: Vec<f32> = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        let b: Vec<f32> = b.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        self.convs
+            .push((name.to_string(), w, b, (oc, ic, k), stride));
+        Ok(self.convs.len() - 1)
+    }
+
+    fn block(&mut self, c: &ConvBlock) -> Result<usize, InferError> {
+        self.add(&c.name, &c.w, &c.b, c.stride)
+    }
+
+    fn c2f(&mut self, m: &C2f) -> Result<C2fIds, InferError> {
+        let cv1 = self.block(&m.cv1)?;
+        let mut ids = Vec::with_capacity(m.m.len());
+        let mut shortcut = false;
+        for b in &m.m {
+            ids.push((self.block(&b.cv1)?, self.block(&b.cv2)?));
+            shortcut = b.residual;
+        }
+        let cv2 = self.block(&m.cv2)?;
+        Ok(C2fIds {
+            cv1,
+            cv2,
+            m: ids,
+            shortcut,
+            c: m.c,
+        })
+    }
+
+    fn branch(&mut self, b: &Branch) -> Result<[usize; 3], InferError> {
+        Ok([
+            self.block(&b.b0)?,
+            self.block(&b.b1)?,
+            self.add(&b.name, &b.w, &b.b, 1)?,
+        ])
+    }
 }
 
 impl fmt::Debug for YoloV8 {
@@ -374,6 +443,7 @@ impl fmt::Debug for YoloV8 {
             .field("classes", &self.nc)
             .field("device", &self.device)
             .field("dtype", &self.dtype)
+            .field("kernels", &self.kernel_set())
             .finish_non_exhaustive()
     }
 }
@@ -418,7 +488,7 @@ impl YoloV8 {
             cv1: ConvBlock::load(wts, "model.9.cv1", c1024, c1024 / 2, 1, 1)?,
             cv2: ConvBlock::load(wts, "model.9.cv2", c1024 / 2 * 4, c1024, 1, 1)?,
         };
-        Ok(Self {
+        let mut net = Self {
             variant,
             nc,
             device: wts.device().clone(),
@@ -440,7 +510,89 @@ impl YoloV8 {
             l19: conv(19, c512, c512, 3, 2)?,
             l21: c2f(21, c512 + c1024, c1024, n3, false)?,
             head: Head::load(wts, [c256, c512, c1024], nc)?,
-        })
+            engine: None,
+        };
+        if net.device.is_cpu() && net.dtype == DType::F32 {
+            let set = cpu::kernel_set()?;
+            if set != KernelSet::Candle {
+                net.engine = Some(Engine {
+                    net: net.build_cpu_network(set)?,
+                    runner: Mutex::new(Runner::new(0)),
+                });
+            }
+        }
+        Ok(net)
+    }
+
+    /// The network packed for the CPU engine with the kernels `set` (the weights
+    /// copied out of the candle tensors and packed).
+    pub fn build_cpu_network(&self, set: KernelSet) -> Result<cpu::Network, InferError> {
+        let mut b = EngineBuilder::default();
+        let l0 = b.block(&self.l0)?;
+        let l1 = b.block(&self.l1)?;
+        let l2 = b.c2f(&self.l2)?;
+        let l3 = b.block(&self.l3)?;
+        let l4 = b.c2f(&self.l4)?;
+        let l5 = b.block(&self.l5)?;
+        let l6 = b.c2f(&self.l6)?;
+        let l7 = b.block(&self.l7)?;
+        let l8 = b.c2f(&self.l8)?;
+        let l9 = (b.block(&self.l9.cv1)?, b.block(&self.l9.cv2)?);
+        let l12 = b.c2f(&self.l12)?;
+        let l15 = b.c2f(&self.l15)?;
+        let l16 = b.block(&self.l16)?;
+        let l18 = b.c2f(&self.l18)?;
+        let l19 = b.block(&self.l19)?;
+        let l21 = b.c2f(&self.l21)?;
+        let mut head = [HeadIds {
+            boxes: [0; 3],
+            cls: [0; 3],
+        }; 3];
+        for (i, h) in head.iter_mut().enumerate() {
+            h.boxes = b.branch(&self.head.box_branches[i])?;
+            h.cls = b.branch(&self.head.cls_branches[i])?;
+        }
+        let proj: Vec<f32> = self
+            .head
+            .proj
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        let mut p = [0f32; REG_MAX];
+        p.copy_from_slice(&proj);
+        let graph = Graph {
+            l0,
+            l1,
+            l2,
+            l3,
+            l4,
+            l5,
+            l6,
+            l7,
+            l8,
+            l9,
+            l12,
+            l15,
+            l16,
+            l18,
+            l19,
+            l21,
+            head,
+        };
+        cpu::Network::new(set, &b.convs, graph, self.nc, p)
+    }
+
+    /// The CPU engine's network, when the model runs with it (on the CPU in f32,
+    /// unless `REEL_CPU_KERNELS=candle`).
+    pub fn cpu_network(&self) -> Option<&cpu::Network> {
+        self.engine.as_ref().map(|e| &e.net)
+    }
+
+    /// What runs the convolutions: the CPU engine's kernel set, or
+    /// [`KernelSet::Candle`] (on a GPU, or when asked for).
+    pub fn kernel_set(&self) -> KernelSet {
+        self.cpu_network()
+            .map_or(KernelSet::Candle, cpu::Network::kernel_set)
     }
 
     /// The model's size.
@@ -465,8 +617,33 @@ impl YoloV8 {
 
     /// Runs a batch `[b, 3, h, w]` (RGB in 0..1, `h` and `w` multiples of 32) and
     /// returns `[b, 4 + classes, anchors]` as f32: box centre x, y, width, height in
-    /// input pixels, then each class's score.
+    /// input pixels, then each class's score. On the CPU engine when the model has
+    /// it, else candle's graph.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, InferError> {
+        let Some(engine) = &self.engine else {
+            return self.forward_candle(x);
+        };
+        let (n, c, h, w) = x.dims4()?;
+        if c != 3 {
+            return Err(InferError::Options(format!(
+                "the input must be [batch, 3, h, w], not [_, {c}, {h}, {w}]"
+            )));
+        }
+        let input: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        let anchors = cpu::Network::anchors(h, w);
+        let rows = engine.net.rows();
+        let mut out = vec![0f32; n * rows * anchors];
+        engine
+            .runner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .run(&engine.net, &input, n, h, w, &mut out)?;
+        Ok(Tensor::from_vec(out, (n, rows, anchors), &self.device)?)
+    }
+
+    /// [`forward`](Self::forward) through candle's graph, whatever the device:
+    /// the reference the CPU engine is tested against.
+    pub fn forward_candle(&self, x: &Tensor) -> Result<Tensor, InferError> {
         let (_, c, h, w) = x.dims4()?;
         if c != 3 || !h.is_multiple_of(32) || !w.is_multiple_of(32) || h == 0 || w == 0 {
             return Err(InferError::Options(format!(

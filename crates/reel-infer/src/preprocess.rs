@@ -1,9 +1,10 @@
 //! Pictures to the model's input: letterbox to the model size (aspect kept, grey
-//! 114 padding, bilinear resize as OpenCV's `INTER_LINEAR`, the geometry exactly as
-//! ultralytics computes it), RGB, /255, planar CHW f32, into pooled buffers.
+//! 114 padding, OpenCV's `INTER_LINEAR` resize bit for bit, the geometry exactly
+//! as ultralytics computes it: the same bytes as ultralytics' `LetterBox`), RGB,
+//! /255, planar CHW f32, into pooled buffers.
 
+use reel_ops::cv_linear::CvLinear;
 use reel_ops::letterbox::{Letterbox, letterbox_rgb};
-use reel_ops::resize::{Filter, Resizer};
 use reel_ops::tensor::rgb_to_chw_f32;
 use reel_pool::{FramePool, PooledBuf};
 
@@ -29,7 +30,7 @@ pub struct ImageRef<'a> {
 #[derive(Debug)]
 pub struct Preprocessor {
     size: u32,
-    resizer: Resizer,
+    resizer: CvLinear,
     rgb: Vec<u8>,
 }
 
@@ -38,7 +39,7 @@ impl Preprocessor {
     pub fn new(size: u32) -> Self {
         Self {
             size,
-            resizer: Resizer::new(Filter::Bilinear),
+            resizer: CvLinear::new(),
             rgb: vec![0; 3 * size as usize * size as usize],
         }
     }

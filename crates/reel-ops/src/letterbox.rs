@@ -1,16 +1,82 @@
 //! The letterbox YOLO models expect: resize keeping the aspect ratio, then pad to
 //! the model's size, with the geometry computed exactly as ultralytics does, so that
-//! boxes map back to the same source pixels.
+//! boxes map back to the same source pixels. With [`CvLinear`] as the resizer the
+//! letterboxed picture is byte for byte ultralytics' (OpenCV's `INTER_LINEAR`,
+//! grey padding).
 
 use reel_frame::{BBox, PixelFormat};
 
+use crate::cv_linear::CvLinear;
 use crate::resize::{PlaneMut, PlaneRef, Resizer};
 use crate::{OpsError, check_len, frame_len};
 
+/// What a letterbox resizes the picture with: [`CvLinear`] for ultralytics'
+/// pixels exactly, or a [`Resizer`] and its filter.
+pub trait LetterboxResize {
+    /// Resizes packed RGB24 `src` (`sw` × `sh`, rows packed) into `dst`, whose
+    /// first byte is the first pixel of a `dw` × `dh` area with rows `dst_stride`
+    /// bytes apart.
+    #[allow(clippy::too_many_arguments)]
+    fn resize_rgb(
+        &mut self,
+        src: &[u8],
+        sw: usize,
+        sh: usize,
+        dst: &mut [u8],
+        dw: usize,
+        dh: usize,
+        dst_stride: usize,
+    ) -> Result<(), OpsError>;
+}
+
+impl LetterboxResize for CvLinear {
+    fn resize_rgb(
+        &mut self,
+        src: &[u8],
+        sw: usize,
+        sh: usize,
+        dst: &mut [u8],
+        dw: usize,
+        dh: usize,
+        dst_stride: usize,
+    ) -> Result<(), OpsError> {
+        self.resize(3, src, (sw, sh, 3 * sw), dst, (dw, dh, dst_stride))
+    }
+}
+
+impl LetterboxResize for Resizer {
+    fn resize_rgb(
+        &mut self,
+        src: &[u8],
+        sw: usize,
+        sh: usize,
+        dst: &mut [u8],
+        dw: usize,
+        dh: usize,
+        dst_stride: usize,
+    ) -> Result<(), OpsError> {
+        self.resize_plane(
+            3,
+            PlaneRef {
+                data: src,
+                width: sw,
+                height: sh,
+                stride: sw * 3,
+            },
+            PlaneMut {
+                data: dst,
+                width: dw,
+                height: dh,
+                stride: dst_stride,
+            },
+        )
+    }
+}
+
 /// Where a source picture lands inside a letterboxed target.
 ///
-/// Geometry the ultralytics way: `r = min(tw/w, th/h)`; `new = (round(w*r),
-/// round(h*r))`; `dw, dh = (tw-new_w)/2, (th-new_h)/2`; `left = round(dw-0.1)`,
+/// Geometry the ultralytics way: `r = min(tw/w, th/h)`; `new = (max(round(w*r), 1),
+/// max(round(h*r), 1))`; `dw, dh = (tw-new_w)/2, (th-new_h)/2`; `left = round(dw-0.1)`,
 /// `top = round(dh-0.1)` (rounding half to even, as Python does).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Letterbox {
@@ -41,8 +107,15 @@ impl Letterbox {
         } else {
             (tw / w).min(th / h)
         };
-        let new_w = ((w * r).round_ties_even() as u32).min(target_w);
-        let new_h = ((h * r).round_ties_even() as u32).min(target_h);
+        // At least one pixel, as ultralytics keeps thin pictures.
+        let side = |v: f64, t: u32| {
+            if r == 0.0 {
+                0
+            } else {
+                ((v * r).round_ties_even() as u32).clamp(1, t.max(1))
+            }
+        };
+        let (new_w, new_h) = (side(w, target_w), side(h, target_h));
         let pad = |total: u32, inner: u32| {
             let d = f64::from(total - inner) / 2.0;
             (d - 0.1).round_ties_even().max(0.0) as u32
@@ -91,11 +164,11 @@ impl Letterbox {
 
 /// Resizes an RGB24 picture keeping its aspect ratio and pads it with `pad` (114 for
 /// YOLO) into a `target_w` x `target_h` RGB24 target, returning the geometry. The
-/// resize uses `resizer`'s filter (ultralytics uses bilinear); nothing is allocated
-/// once the resizer has seen these sizes.
+/// resize is `resizer`'s ([`CvLinear`]: ultralytics' pixels exactly); nothing is
+/// allocated once the resizer has seen these sizes.
 #[allow(clippy::too_many_arguments)]
 pub fn letterbox_rgb(
-    resizer: &mut Resizer,
+    resizer: &mut impl LetterboxResize,
     src: &[u8],
     src_w: u32,
     src_h: u32,
@@ -123,20 +196,14 @@ pub fn letterbox_rgb(
         row[..left].fill(pad);
         row[left + new_w..].fill(pad);
     }
-    resizer.resize_plane(
-        3,
-        PlaneRef {
-            data: src,
-            width: src_w as usize,
-            height: src_h as usize,
-            stride: src_w as usize * 3,
-        },
-        PlaneMut {
-            data: &mut dst[top * stride + left..],
-            width: lb.new_w as usize,
-            height: new_h,
-            stride,
-        },
+    resizer.resize_rgb(
+        src,
+        src_w as usize,
+        src_h as usize,
+        &mut dst[top * stride + left..],
+        lb.new_w as usize,
+        new_h,
+        stride,
     )?;
     Ok(lb)
 }
@@ -173,6 +240,9 @@ mod tests {
         // Python rounds halves to even: 3 * 0.5 = 1.5 -> 2, 5 * 0.5 = 2.5 -> 2.
         let lb = Letterbox::compute(10, 5, 5, 5);
         assert_eq!((lb.new_w, lb.new_h), (5, 2));
+        // A thin picture keeps one pixel, as ultralytics keeps it.
+        let lb = Letterbox::compute(2000, 1, 640, 640);
+        assert_eq!((lb.new_w, lb.new_h, lb.top), (640, 1, 319));
     }
 
     #[test]

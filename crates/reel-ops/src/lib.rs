@@ -1,6 +1,6 @@
 //! `reel-ops` owns the pixel operations reel performs on frames: colour conversion
-//! between the [`PixelFormat`](reel_frame::PixelFormat)s, resizing, the YOLO-style
-//! letterbox, the HWC-to-CHW tensor layout, and the frame analysers (scene cuts,
+//! between the [`PixelFormat`](reel_frame::PixelFormat)s, resizing (and OpenCV's
+//! `INTER_LINEAR` bit for bit, [`cv_linear`]), the YOLO-style letterbox, the HWC-to-CHW tensor layout, and the frame analysers (scene cuts,
 //! motion, brightness, sharpness, black frames).
 //!
 //! Everything here works on plain byte slices or [`Frame`](reel_frame::Frame)s and
@@ -12,6 +12,7 @@
 
 pub mod analyze;
 pub mod convert;
+pub mod cv_linear;
 pub mod letterbox;
 pub mod measure;
 pub mod resize;

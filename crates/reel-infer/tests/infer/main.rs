@@ -8,11 +8,13 @@
 
 mod alloc;
 mod batching;
+mod conv;
 mod letterbox;
 mod manager;
 mod nms;
 mod parity;
 mod source;
+mod vtest;
 mod weights;
 
 use std::collections::HashMap;

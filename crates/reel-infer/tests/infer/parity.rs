@@ -74,3 +74,41 @@ fn hub_naming_loads_and_gives_the_same_output() {
         "the same weights under hub names give another output"
     );
 }
+
+/// The CPU engine with each kernel set this machine runs, at batch 1 and 8,
+/// against PyTorch's output.
+#[test]
+fn the_cpu_engine_matches_the_reference_with_every_kernel_set() {
+    use reel_infer::cpu::{KernelSet, Runner};
+    let model = fixture_model();
+    let x = read_f32(&fixture("input_messi5_640.f32"));
+    let reference = read_f32(&fixture("output_torch.f32"));
+    let mut x8 = Vec::with_capacity(8 * x.len());
+    for _ in 0..8 {
+        x8.extend_from_slice(&x);
+    }
+    for set in KernelSet::ENGINE {
+        if !set.is_supported() {
+            println!("note: this CPU cannot run the {set} kernels: not tested here");
+            continue;
+        }
+        let net = model.net.build_cpu_network(set).unwrap();
+        for (batch, threads) in [(1, 1), (1, 2), (8, 2)] {
+            let mut runner = Runner::new(threads);
+            let mut out = vec![0f32; batch * reference.len()];
+            let input = if batch == 1 { &x } else { &x8 };
+            runner.run(&net, input, batch, 640, 640, &mut out).unwrap();
+            for (i, one) in out.chunks_exact(reference.len()).enumerate() {
+                let (boxes, rel, scores) = compare(one, &reference);
+                println!(
+                    "parity {set} batch {batch} threads {threads} image {i}: max |Δ| boxes {boxes:.3e} px (relative {rel:.3e}), scores {scores:.3e}"
+                );
+                assert!(
+                    rel < 1e-4,
+                    "{set}: boxes differ by {boxes} px, {rel} relative"
+                );
+                assert!(scores < 1e-4, "{set}: scores differ by {scores}");
+            }
+        }
+    }
+}

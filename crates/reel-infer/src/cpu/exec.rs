@@ -1,0 +1,583 @@
+//! Running a planned network: the workspaces, the split of each layer among the
+//! threads, and each operation's loops.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use super::plan::{Layout, Op, View};
+use super::pool::{Barrier, Pool};
+use super::simd::Tile;
+use super::{Act, Aligned, KernelSet, Kernels, LayerTime, Network, PackedConv};
+use crate::InferError;
+
+/// A raw pointer handed to the threads of a job.
+#[derive(Clone, Copy)]
+struct Ptr(*mut f32);
+
+// SAFETY: the threads of a job write disjoint parts of what it points to (each
+// op's rows, or each thread's own workspace and images), and read only what an
+// earlier op (before a barrier) or the caller wrote.
+unsafe impl Send for Ptr {}
+// SAFETY: as above.
+unsafe impl Sync for Ptr {}
+
+/// What one forward pass works on.
+struct Ctx<'a> {
+    kernels: &'a Kernels,
+    convs: &'a [PackedConv],
+    proj: &'a [f32; 16],
+    ops: &'a [Op],
+    /// The NCHW input of the whole batch.
+    input: *const f32,
+    /// The output of the whole batch, `[n, rows, anchors]`.
+    out: Ptr,
+    rows: usize,
+    anchors: usize,
+    /// Input size.
+    h: usize,
+    w: usize,
+}
+
+// SAFETY: see `Ptr`; `input` is only read.
+unsafe impl Sync for Ctx<'_> {}
+
+/// The planned state for one (network, input size).
+struct State {
+    net: u64,
+    layout: Layout,
+    arenas: Vec<Aligned>,
+    bases: Vec<Ptr>,
+    counters: Vec<AtomicUsize>,
+    times: Vec<AtomicU64>,
+    barrier: Barrier,
+}
+
+/// Runs a [`Network`] on a fixed set of threads, with its workspaces planned once
+/// per input size and reused. One runner runs one batch at a time; a detector
+/// keeps its own.
+pub struct Runner {
+    pool: Pool,
+    state: Option<State>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("threads", &self.pool.threads())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// A runner on `threads` threads (0: [`super::default_threads`]), the
+    /// caller's included.
+    pub fn new(threads: usize) -> Self {
+        let threads = if threads == 0 {
+            super::default_threads()
+        } else {
+            threads
+        };
+        Self {
+            pool: Pool::new(threads),
+            state: None,
+        }
+    }
+
+    /// Threads it runs on.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// Runs `n` images (`input`: `[n, 3, h, w]` f32, RGB in 0..1, `h` and `w`
+    /// positive multiples of 32) and writes `[n, 4 + classes, anchors]` into
+    /// `out` (box centre x, y, width, height in input pixels, then each class's
+    /// score). After the first pass at a size, a pass allocates nothing.
+    pub fn run(
+        &mut self,
+        net: &Network,
+        input: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        out: &mut [f32],
+    ) -> Result<(), InferError> {
+        if h == 0 || w == 0 || !h.is_multiple_of(32) || !w.is_multiple_of(32) {
+            return Err(InferError::Options(format!(
+                "the input must be [batch, 3, h, w] with h and w positive multiples of 32, not [_, 3, {h}, {w}]"
+            )));
+        }
+        let anchors = Network::anchors(h, w);
+        let rows = net.rows();
+        if input.len() < n * 3 * h * w || out.len() < n * rows * anchors {
+            return Err(InferError::Options(format!(
+                "a batch of {n} at {h}x{w} needs {} input and {} output floats, got {} and {}",
+                n * 3 * h * w,
+                n * rows * anchors,
+                input.len(),
+                out.len()
+            )));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let threads = self.pool.threads();
+        let workspaces = if n == 1 { 1 } else { n.min(threads) };
+        self.prepare(net, h, w, workspaces);
+        let Some(st) = &self.state else {
+            unreachable!("prepared above")
+        };
+        for c in &st.counters {
+            c.store(0, Ordering::Relaxed);
+        }
+        for t in &st.times {
+            t.store(0, Ordering::Relaxed);
+        }
+        let ctx = Ctx {
+            kernels: &net.kernels,
+            convs: &net.convs,
+            proj: &net.proj,
+            ops: &st.layout.ops,
+            input: input.as_ptr(),
+            out: Ptr(out.as_mut_ptr()),
+            rows,
+            anchors,
+            h,
+            w,
+        };
+        if n == 1 {
+            let base = st.bases[0];
+            self.pool.broadcast(&|tid| {
+                let mut last = Instant::now();
+                for (i, op) in ctx.ops.iter().enumerate() {
+                    let groups = groups_of(op, &ctx, threads);
+                    let items = op.rows() * groups;
+                    loop {
+                        let item = st.counters[i].fetch_add(1, Ordering::Relaxed);
+                        if item >= items {
+                            break;
+                        }
+                        // SAFETY: each item (row, group) is claimed by one thread;
+                        // see `run_item`.
+                        unsafe {
+                            run_item(&ctx, base, op, 0, item / groups, item % groups, groups)
+                        };
+                    }
+                    st.barrier.wait();
+                    if tid == 0 {
+                        let now = Instant::now();
+                        st.times[i].fetch_add((now - last).as_nanos() as u64, Ordering::Relaxed);
+                        last = now;
+                    }
+                }
+            });
+        } else {
+            let bases = &st.bases[..workspaces];
+            // Images are taken in turn from a counter (the last op's), so a thread
+            // slowed by another process takes fewer.
+            let next = &st.counters[st.counters.len() - 1];
+            self.pool.broadcast(&|tid| {
+                let Some(&base) = bases.get(tid) else {
+                    return;
+                };
+                loop {
+                    let img = next.fetch_add(1, Ordering::Relaxed);
+                    if img >= n {
+                        break;
+                    }
+                    let mut last = Instant::now();
+                    for (i, op) in ctx.ops.iter().enumerate() {
+                        for row in 0..op.rows() {
+                            // SAFETY: this thread alone uses this workspace and
+                            // writes this image's output.
+                            unsafe { run_item(&ctx, base, op, img, row, 0, 1) };
+                        }
+                        if tid == 0 {
+                            let now = Instant::now();
+                            st.times[i]
+                                .fetch_add((now - last).as_nanos() as u64, Ordering::Relaxed);
+                            last = now;
+                        }
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Time per layer of the last forward pass, in the order they ran.
+    pub fn layer_times(&self, net: &Network) -> Vec<LayerTime> {
+        let Some(st) = &self.state else {
+            return Vec::new();
+        };
+        st.layout
+            .ops
+            .iter()
+            .zip(&st.layout.names)
+            .zip(&st.times)
+            .map(|((op, name), t)| LayerTime {
+                name: name.clone(),
+                time: Duration::from_nanos(t.load(Ordering::Relaxed)),
+                macs: op.macs(net),
+            })
+            .collect()
+    }
+
+    /// Plans (or keeps) the buffers for `net` at `h` × `w` with at least
+    /// `workspaces` workspaces.
+    fn prepare(&mut self, net: &Network, h: usize, w: usize, workspaces: usize) {
+        if let Some(st) = &mut self.state
+            && st.net == net.id
+            && (st.layout.h, st.layout.w) == (h, w)
+        {
+            if st.arenas.len() < workspaces {
+                while st.arenas.len() < workspaces {
+                    st.arenas.push(Aligned::zeros(st.layout.len));
+                }
+                st.bases = st
+                    .arenas
+                    .iter_mut()
+                    .map(|a| Ptr(a.as_mut_slice().as_mut_ptr()))
+                    .collect();
+            }
+            return;
+        }
+        let layout = Layout::build(net, h, w);
+        let mut arenas: Vec<Aligned> = (0..workspaces)
+            .map(|_| Aligned::zeros(layout.len))
+            .collect();
+        let bases = arenas
+            .iter_mut()
+            .map(|a| Ptr(a.as_mut_slice().as_mut_ptr()))
+            .collect();
+        let ops = layout.ops.len();
+        self.state = Some(State {
+            net: net.id,
+            layout,
+            arenas,
+            bases,
+            counters: (0..ops).map(|_| AtomicUsize::new(0)).collect(),
+            times: (0..ops).map(|_| AtomicU64::new(0)).collect(),
+            barrier: Barrier::new(self.pool.threads()),
+        });
+    }
+}
+
+/// Into how many parts an op's rows are cut across its channel blocks when the
+/// threads share it: rows alone on large maps (plenty of them, each short), rows ×
+/// blocks on smaller ones, so that the threads end a layer within a small piece
+/// of work of each other.
+fn groups_of(op: &Op, ctx: &Ctx<'_>, threads: usize) -> usize {
+    match op {
+        Op::Conv { conv, dst, .. } if threads > 1 && dst.h < 64 * threads => {
+            ctx.convs[*conv].blocks.len()
+        }
+        _ => 1,
+    }
+}
+
+/// Runs row `row` of `op` for image `img` (channel-block group `group` of
+/// `groups`), in the workspace at `base`.
+///
+/// # Safety
+/// `base` is a workspace planned for `ctx.ops`; no other thread runs the same
+/// (op, image, row, group) at the same time, and the ops before this one have
+/// completed for this workspace.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_item(
+    ctx: &Ctx<'_>,
+    base: Ptr,
+    op: &Op,
+    img: usize,
+    row: usize,
+    group: usize,
+    groups: usize,
+) {
+    let base = base.0;
+    // SAFETY (whole body): every offset comes from the plan's views, inside the
+    // workspace; the rows of an op's destination are disjoint between items.
+    unsafe {
+        match *op {
+            Op::Input { dst } => {
+                let plane = ctx.h * ctx.w;
+                let src = ctx.input.add(img * 3 * plane + row * ctx.w);
+                let d = base.add(dst.at(row + 1, 1));
+                for x in 0..ctx.w {
+                    for c in 0..3 {
+                        *d.add(x * dst.ctot + c) = *src.add(c * plane + x);
+                    }
+                }
+            }
+            Op::Conv {
+                conv,
+                src,
+                dst,
+                res,
+                act,
+            } => {
+                let p = &ctx.convs[conv];
+                let blocks = &p.blocks;
+                let (from, to) = if groups == 1 {
+                    (0, blocks.len())
+                } else {
+                    (group, group + 1)
+                };
+                conv_row(ctx.kernels, p, base, src, dst, res, act, row, from..to);
+            }
+            Op::MaxPool5 { src, dst } => {
+                let c = src.c;
+                let d = base.add(dst.at(row + 1, 1));
+                let (y0, y1) = (row.saturating_sub(2), (row + 3).min(src.h));
+                for x in 0..src.w {
+                    let (x0, x1) = (x.saturating_sub(2), (x + 3).min(src.w));
+                    let out = std::slice::from_raw_parts_mut(d.add(x * dst.ctot), c);
+                    out.fill(f32::NEG_INFINITY);
+                    for yy in y0..y1 {
+                        for xx in x0..x1 {
+                            let s = std::slice::from_raw_parts(base.add(src.at(yy + 1, xx + 1)), c);
+                            for (o, &v) in out.iter_mut().zip(s) {
+                                *o = o.max(v);
+                            }
+                        }
+                    }
+                }
+            }
+            Op::Upsample2 { src, dst } => {
+                let c = src.c;
+                for x in 0..dst.w {
+                    let s = base.add(src.at(row / 2 + 1, x / 2 + 1));
+                    let d = base.add(dst.at(row + 1, x + 1));
+                    std::ptr::copy_nonoverlapping(s, d, c);
+                }
+            }
+            Op::Scores { src, anchor0 } => {
+                let out = ctx.out.0.add(img * ctx.rows * ctx.anchors);
+                let a0 = anchor0 + row * src.w;
+                for x in 0..src.w {
+                    let s = base.add(src.at(row + 1, x + 1));
+                    for k in 0..src.c {
+                        *out.add((4 + k) * ctx.anchors + a0 + x) = *s.add(k);
+                    }
+                }
+            }
+            Op::Boxes {
+                src,
+                anchor0,
+                stride,
+            } => {
+                let out = ctx.out.0.add(img * ctx.rows * ctx.anchors);
+                let a0 = anchor0 + row * src.w;
+                let ay = row as f32 + 0.5;
+                for x in 0..src.w {
+                    let s = base.add(src.at(row + 1, x + 1));
+                    let mut d = [0f32; 4];
+                    for (side, dv) in d.iter_mut().enumerate() {
+                        let mut bins = [0f32; 16];
+                        bins.copy_from_slice(std::slice::from_raw_parts(s.add(side * 16), 16));
+                        let m = bins.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                        for v in bins.iter_mut() {
+                            *v -= m;
+                        }
+                        (ctx.kernels.exp16)(&mut bins);
+                        let sum: f32 = bins.iter().sum();
+                        let dot: f32 = bins.iter().zip(ctx.proj).map(|(e, p)| e * p).sum();
+                        *dv = dot / sum;
+                    }
+                    let ax = x as f32 + 0.5;
+                    let (x1, y1, x2, y2) = (ax - d[0], ay - d[1], ax + d[2], ay + d[3]);
+                    let a = a0 + x;
+                    *out.add(a) = (x1 + x2) / 2.0 * stride;
+                    *out.add(ctx.anchors + a) = (y1 + y2) / 2.0 * stride;
+                    *out.add(2 * ctx.anchors + a) = (x2 - x1) * stride;
+                    *out.add(3 * ctx.anchors + a) = (y2 - y1) * stride;
+                }
+            }
+        }
+    }
+}
+
+/// One output row of a convolution, for the channel blocks `blocks`.
+///
+/// # Safety
+/// As [`run_item`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn conv_row(
+    k: &Kernels,
+    p: &PackedConv,
+    base: *mut f32,
+    src: View,
+    dst: View,
+    res: Option<View>,
+    act: Act,
+    row: usize,
+    blocks: std::ops::Range<usize>,
+) {
+    let (s, pad) = (p.stride, p.k / 2);
+    // SAFETY (whole body): the taps of every tile stay inside the source
+    // buffer (its border is the padding), the stores inside the row.
+    unsafe {
+        let in_row = base.add(src.at(row * s + 1 - pad, 1 - pad));
+        let out_row = base.add(dst.at(row + 1, 1));
+        let (res_row, res_stride) = match res {
+            Some(r) => (base.add(r.at(row + 1, 1)).cast_const(), r.ctot),
+            None => (std::ptr::null(), 0),
+        };
+        let wts = p.weights.as_slice().as_ptr();
+        let bias = p.bias.as_slice().as_ptr();
+        let wo = dst.w;
+        for blk in &p.blocks[blocks] {
+            let fns = &k.tiles[blk.nv - 1];
+            let pm = k.pmax[blk.nv - 1];
+            let ntiles = wo.div_ceil(pm);
+            let pt = wo.div_ceil(ntiles);
+            let mut x0 = 0;
+            while x0 < wo {
+                let np = pt.min(wo - x0);
+                let t = Tile {
+                    inp: in_row.add(x0 * s * src.ctot),
+                    px_stride: s * src.ctot,
+                    row_stride: src.row_stride(),
+                    tap_stride: src.ctot,
+                    k: p.k,
+                    ic: p.ic,
+                    w: wts.add(blk.w_off),
+                    bias: bias.add(blk.b_off),
+                    out: out_row.add(x0 * dst.ctot + blk.oc0),
+                    out_stride: dst.ctot,
+                    res: if res_row.is_null() {
+                        res_row
+                    } else {
+                        res_row.add(x0 * res_stride + blk.oc0)
+                    },
+                    res_stride,
+                    nvalid: blk.nvalid,
+                    act,
+                };
+                (fns[np - 1])(&t);
+                x0 += np;
+            }
+        }
+    }
+}
+
+/// See [`super::conv2d`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d(
+    set: KernelSet,
+    threads: usize,
+    x: &[f32],
+    (n, ic, h, w): (usize, usize, usize, usize),
+    weight: &[f32],
+    (oc, k): (usize, usize),
+    bias: &[f32],
+    stride: usize,
+    act: Act,
+    residual: Option<&[f32]>,
+) -> Result<Vec<f32>, InferError> {
+    let kernels = Kernels::new(set)?;
+    if !(k == 1 || k == 3) || stride == 0 || h == 0 || w == 0 {
+        return Err(InferError::Options(format!(
+            "conv2d: kernel {k}, stride {stride} at {h}x{w} is not supported (1 or 3, stride >= 1)"
+        )));
+    }
+    let pad = k / 2;
+    let (ho, wo) = (
+        (h + 2 * pad - k) / stride + 1,
+        (w + 2 * pad - k) / stride + 1,
+    );
+    if x.len() != n * ic * h * w
+        || weight.len() != oc * ic * k * k
+        || bias.len() != oc
+        || residual.is_some_and(|r| r.len() != n * oc * ho * wo)
+    {
+        return Err(InferError::Options("conv2d: tensor sizes disagree".into()));
+    }
+    let conv = PackedConv::pack("conv", weight, bias, (oc, ic, k), stride, kernels.lanes);
+    let vin = View {
+        off: 0,
+        h,
+        w,
+        ctot: ic,
+        coff: 0,
+        c: ic,
+    };
+    let in_len = View::buffer_len(h, w, ic).next_multiple_of(16);
+    let vout = View {
+        off: in_len,
+        h: ho,
+        w: wo,
+        ctot: oc,
+        coff: 0,
+        c: oc,
+    };
+    let out_len = View::buffer_len(ho, wo, oc).next_multiple_of(16);
+    let vres = View {
+        off: in_len + out_len,
+        ..vout
+    };
+    let mut arena = Aligned::zeros(in_len + 2 * out_len);
+    let op = Op::Conv {
+        conv: 0,
+        src: vin,
+        dst: vout,
+        res: residual.map(|_| vres),
+        act,
+    };
+    let pool = Pool::new(threads.max(1));
+    let mut y = vec![0f32; n * oc * ho * wo];
+    let convs = [conv];
+    let proj = [0f32; 16];
+    for img in 0..n {
+        let a = arena.as_mut_slice();
+        for c in 0..ic {
+            for yy in 0..h {
+                for xx in 0..w {
+                    a[vin.at(yy + 1, xx + 1) + c] = x[((img * ic + c) * h + yy) * w + xx];
+                }
+            }
+        }
+        if let Some(r) = residual {
+            for c in 0..oc {
+                for yy in 0..ho {
+                    for xx in 0..wo {
+                        a[vres.at(yy + 1, xx + 1) + c] = r[((img * oc + c) * ho + yy) * wo + xx];
+                    }
+                }
+            }
+        }
+        let base = Ptr(a.as_mut_ptr());
+        let ctx = Ctx {
+            kernels: &kernels,
+            convs: &convs,
+            proj: &proj,
+            ops: std::slice::from_ref(&op),
+            input: x.as_ptr(),
+            out: Ptr(y.as_mut_ptr()),
+            rows: 0,
+            anchors: 0,
+            h,
+            w,
+        };
+        let groups = groups_of(&op, &ctx, pool.threads());
+        let items = ho * groups;
+        let next = AtomicUsize::new(0);
+        pool.broadcast(&|_| {
+            loop {
+                let item = next.fetch_add(1, Ordering::Relaxed);
+                if item >= items {
+                    break;
+                }
+                // SAFETY: each item is claimed once; the arena is planned for `op`.
+                unsafe { run_item(&ctx, base, &op, 0, item / groups, item % groups, groups) };
+            }
+        });
+        let a = arena.as_slice();
+        for c in 0..oc {
+            for yy in 0..ho {
+                for xx in 0..wo {
+                    y[((img * oc + c) * ho + yy) * wo + xx] = a[vout.at(yy + 1, xx + 1) + c];
+                }
+            }
+        }
+    }
+    Ok(y)
+}
