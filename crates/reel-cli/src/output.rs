@@ -528,9 +528,13 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
     }
     if let Some(d) = &s.detection {
         let m = &d.model;
+        let engine = match d.threads {
+            Some(t) => format!("{} kernels, {}", d.kernels, count(t as u64, "thread", "threads")),
+            None => d.kernels.clone(),
+        };
         writeln!(
             out,
-            "model: {} ({}, {} classes) at {}px on {} in {}",
+            "model: {} ({}, {} classes) at {}px on {} in {} ({engine})",
             m.name, m.variant, m.classes, m.imgsz, d.device, m.precision
         )?;
         let mut counts: Vec<(&String, &u64)> = d.counts.iter().collect();

@@ -34,6 +34,10 @@ pub struct ModelArgs {
     /// Keep only these classes: COCO names or numbers, comma-separated.
     #[arg(long, value_name = "A,B", value_delimiter = ',', value_parser = values::class)]
     pub classes: Vec<String>,
+    /// Threads the model runs on, on the CPU (0: every core; it shares them with
+    /// the decoder).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
     /// At most this many detections per frame.
     #[arg(long, value_name = "N", default_value_t = 300, value_parser = values::at_least_one::<usize>, allow_negative_numbers = true)]
     pub max_det: usize,
@@ -53,6 +57,7 @@ impl ModelArgs {
             iou: self.iou,
             classes: self.classes.clone(),
             max_det: self.max_det,
+            threads: self.threads,
         }
     }
 }

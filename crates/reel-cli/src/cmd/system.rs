@@ -19,6 +19,30 @@ struct Report<'a> {
     info: &'a SystemInfo,
     /// The effective settings: flags over `reel.toml` over the profile's defaults.
     settings: &'a Settings,
+    /// The kernels the CPU engine runs detection with here, and every set this
+    /// processor supports (`REEL_CPU_KERNELS` chooses among them).
+    cpu_kernels: CpuKernels,
+}
+
+/// The CPU engine's kernels on this machine.
+#[derive(Debug, Serialize)]
+struct CpuKernels {
+    /// The set in use (or the error `REEL_CPU_KERNELS` causes).
+    chosen: String,
+    /// Every set this processor runs.
+    supported: Vec<&'static str>,
+}
+
+fn cpu_kernels() -> CpuKernels {
+    use reel_infer::cpu::KernelSet;
+    CpuKernels {
+        chosen: reel_infer::cpu::kernel_set().map_or_else(|e| e.to_string(), |k| k.name().to_string()),
+        supported: KernelSet::ENGINE
+            .into_iter()
+            .filter(|k| k.is_supported())
+            .map(KernelSet::name)
+            .collect(),
+    }
 }
 
 /// Arguments of `reel system`.
@@ -42,6 +66,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             features,
             info: &info,
             settings: &settings,
+            cpu_kernels: cpu_kernels(),
         })?;
     } else if !ctx.quiet {
         println!(
@@ -54,6 +79,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
         );
         println!("cores:   {}", info.cores);
+        let k = cpu_kernels();
+        println!(
+            "cpu kernels: {} (this processor runs {})",
+            k.chosen,
+            k.supported.join(", ")
+        );
         println!("memory:  {}", output::bytes(info.memory_bytes));
         println!("profile: {}", info.profile.as_str());
         print_hardware(&info);

@@ -87,6 +87,7 @@ struct Running {
 struct Detection {
     model: ModelSummary,
     device: String,
+    kernels: String,
     detector: Arc<Detector>,
     requested: usize,
 }
@@ -537,13 +538,15 @@ fn detect_stage(
             "the memory budget holds batches of {batch} frames at most; lowering the batch"
         );
     }
-    let detector = Arc::new(Detector::new(model, config, batch)?);
+    let kernels = model.net.kernel_set().name().to_string();
+    let detector = Arc::new(Detector::with_threads(model, config, batch, d.threads)?);
     let stage = StageSpec::sequential(DetectStage::new(Arc::clone(&detector), d.batch_wait));
     Ok((
         stage,
         Detection {
             model: summary,
             device,
+            kernels,
             detector,
             requested: d.batch,
         },
@@ -695,6 +698,8 @@ impl Running {
             DetectionSummary {
                 model: d.model,
                 device: d.device,
+                kernels: d.kernels,
+                threads: d.detector.threads(),
                 detections,
                 counts,
                 batch: BatchSummary {

@@ -139,6 +139,9 @@ pub struct DetectionRequest {
     pub classes: Vec<String>,
     /// At most this many detections per frame.
     pub max_det: usize,
+    /// Threads the CPU engine runs the model on (0: every core the process may
+    /// use); GPUs ignore it.
+    pub threads: usize,
 }
 
 impl DetectionRequest {
@@ -155,6 +158,7 @@ impl DetectionRequest {
             iou: 0.45,
             classes: Vec::new(),
             max_det: 300,
+            threads: 0,
         }
     }
 }

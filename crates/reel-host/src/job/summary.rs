@@ -166,6 +166,13 @@ pub struct DetectionSummary {
     pub model: ModelSummary,
     /// Where it ran: `cpu`, `cuda:0`, `metal:0`.
     pub device: String,
+    /// What ran the convolutions: the CPU engine's kernels (`avx512`, `avx2`,
+    /// `portable`) or `candle` (GPUs, or when asked for).
+    #[serde(default)]
+    pub kernels: String,
+    /// Threads the CPU engine ran on (absent on a GPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
     /// Detections in all, the plugins' included.
     pub detections: u64,
     /// Detections per label.

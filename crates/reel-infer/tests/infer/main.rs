@@ -12,6 +12,8 @@ mod conv;
 mod letterbox;
 mod manager;
 mod nms;
+#[path = "../../../../tests/support/oracle.rs"]
+mod oracle;
 mod parity;
 mod source;
 mod vtest;
@@ -84,10 +86,7 @@ pub fn load_net(path: &Path) -> Result<YoloV8, reel_infer::InferError> {
 pub fn messi() -> Option<image::RgbImage> {
     let p = Path::new("/usr/share/doc/opencv-doc/examples/data/messi5.jpg");
     if !p.is_file() {
-        println!(
-            "note: skipped, needs {} (Debian package opencv-doc)",
-            p.display()
-        );
+        crate::oracle::missing(&format!("{} (Debian package opencv-doc)", p.display()));
         return None;
     }
     Some(image::open(p).unwrap().to_rgb8())

@@ -23,7 +23,10 @@ fn shared_data() -> PathBuf {
 fn reference() -> Option<Vec<f32>> {
     let fixture = shared_data().join("yolov8n-random/input_messi5_640.f32");
     if !fixture.exists() || !Path::new(MESSI).exists() {
-        println!("note: skipped, needs {} and {MESSI}", fixture.display());
+        crate::oracle::missing(&format!(
+            "{} and {MESSI} (Debian package opencv-doc)",
+            fixture.display()
+        ));
         return None;
     }
     let floats: Vec<f32> = std::fs::read(&fixture)
@@ -79,13 +82,7 @@ fn letterbox_of_the_same_pixels_matches_the_reference_input() {
     let rgb = match out {
         Ok(out) if out.status.success() => out.stdout,
         _ => {
-            assert!(
-                !oracles_required(),
-                "REEL_REQUIRE_ORACLES=1 but python3 cannot decode with OpenCV (pip install opencv-python-headless)"
-            );
-            println!(
-                "note: skipped, needs python3 with OpenCV (pip install opencv-python-headless)"
-            );
+            crate::oracle::missing("python3 with OpenCV (pip install opencv-python-headless)");
             return;
         }
     };
@@ -114,11 +111,6 @@ fn letterbox_of_ffmpegs_decode_is_close_to_the_reference_input() {
     );
     assert!(mean < 1.0, "mean difference {mean} levels");
     assert!(within_3 > 0.95, "only {within_3} within 3 levels");
-}
-
-/// Whether oracle tests must fail when their oracle is missing (CI sets it).
-fn oracles_required() -> bool {
-    std::env::var("REEL_REQUIRE_ORACLES").is_ok_and(|v| v == "1")
 }
 
 /// ultralytics' `LetterBox` (center, scale up, grey 114) with OpenCV, for every
@@ -179,11 +171,8 @@ fn letterbox_is_byte_for_byte_ultralytics_over_random_sizes() {
         }
         input.extend_from_slice(px);
     }
+    // `python` reports a missing oracle itself.
     let Some(reference) = python(&["cv2", "numpy"], ULTRALYTICS_LETTERBOX, &input) else {
-        assert!(
-            !oracles_required(),
-            "REEL_REQUIRE_ORACLES=1 but python3 cannot import cv2 (pip install opencv-python-headless)"
-        );
         return;
     };
     let mut resizer = CvLinear::new();
