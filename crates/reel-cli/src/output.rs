@@ -529,7 +529,11 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
     if let Some(d) = &s.detection {
         let m = &d.model;
         let engine = match d.threads {
-            Some(t) => format!("{} kernels, {}", d.kernels, count(t as u64, "thread", "threads")),
+            Some(t) => format!(
+                "{} kernels, {}",
+                d.kernels,
+                count(t as u64, "thread", "threads")
+            ),
             None => d.kernels.clone(),
         };
         writeln!(

@@ -36,7 +36,8 @@ struct CpuKernels {
 fn cpu_kernels() -> CpuKernels {
     use reel_infer::cpu::KernelSet;
     CpuKernels {
-        chosen: reel_infer::cpu::kernel_set().map_or_else(|e| e.to_string(), |k| k.name().to_string()),
+        chosen: reel_infer::cpu::kernel_set()
+            .map_or_else(|e| e.to_string(), |k| k.name().to_string()),
         supported: KernelSet::ENGINE
             .into_iter()
             .filter(|k| k.is_supported())
