@@ -36,6 +36,9 @@ fn is_image_file(path: &Path) -> bool {
     })
 }
 
+/// The widest number a pattern may ask for: a file name is at most 255 bytes.
+const MAX_WIDTH: usize = 255;
+
 /// A printf-style pattern: the text before and after the number, and its width.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pattern {
@@ -79,7 +82,9 @@ impl Pattern {
                 return None;
             }
             let zero_pad = digits.starts_with('0');
-            let width = digits.parse::<usize>().unwrap_or(0);
+            // Wider than any file name (or than a number can be): kept as too wide,
+            // refused by `files`.
+            let width = digits.parse::<usize>().unwrap_or(usize::MAX);
             spec = Some((width, zero_pad));
         }
         let (width, zero_pad) = spec?;
@@ -89,6 +94,11 @@ impl Pattern {
             width,
             zero_pad,
         })
+    }
+
+    /// Whether the width fits in a file name (a wider one is refused, not formatted).
+    fn too_wide(&self) -> bool {
+        self.width > MAX_WIDTH
     }
 
     fn path(&self, n: u64) -> PathBuf {
@@ -141,6 +151,13 @@ fn natural_key(name: &str) -> Vec<(u8, u64, String)> {
     key
 }
 
+/// The width a pattern's conversion spells (for messages).
+fn digits_of(pattern: &str) -> String {
+    let after = pattern.rsplit_once('%').map_or("", |(_, a)| a);
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.trim_start_matches('0').to_string()
+}
+
 /// The files of the sequence `input`.
 fn list(input: &str) -> Result<Vec<PathBuf>, DecodeError> {
     let path = Path::new(input);
@@ -160,6 +177,15 @@ fn list(input: &str) -> Result<Vec<PathBuf>, DecodeError> {
         });
         files
     } else if let Some(pattern) = Pattern::parse(input) {
+        if pattern.too_wide() {
+            return Err(DecodeError::InvalidInput {
+                input: input.to_string(),
+                reason: format!(
+                    "the pattern's number is wider than a file name ({} digits, at most {MAX_WIDTH})",
+                    digits_of(input)
+                ),
+            });
+        }
         pattern.files()
     } else if path.is_file() {
         vec![path.to_path_buf()]
@@ -425,6 +451,14 @@ mod tests {
         assert!(Pattern::parse("two%d%d.png").is_none());
         assert!(Pattern::parse("bad%s.png").is_none());
         assert!(Pattern::parse("100%%.png").is_none());
+        assert!(Pattern::parse("img%065536d.png").unwrap().too_wide());
+        assert!(
+            Pattern::parse("img%099999999999999999999999d.png")
+                .unwrap()
+                .too_wide()
+        );
+        let e = list("img%065536d.png").unwrap_err().to_string();
+        assert!(e.contains("img%065536d.png") && e.contains("65536"), "{e}");
     }
 
     #[test]

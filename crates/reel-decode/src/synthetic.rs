@@ -17,7 +17,7 @@
 //! Every parameter is optional (the values above are the defaults) and `synthetic:`
 //! alone is the default video. `fps` also takes a ratio (`30000/1001`). Scenes are at
 //! least [`MIN_SCENE_FRAMES`] frames long, so `frames` must be at least that many
-//! times `scenes`. `objects` (0 to 8) is the number of objects in each scene.
+//! times `scenes`, and `scenes` is at most [`MAX_SCENES`]. `objects` (0 to 8) is the number of objects in each scene.
 //!
 //! # Ground truth
 //!
@@ -45,6 +45,10 @@ pub const MIN_SCENE_FRAMES: u64 = 20;
 
 /// The most objects a scene may have.
 pub const MAX_OBJECTS: u32 = 8;
+
+/// The most scenes a synthetic video may have: its plan (a few hundred bytes a
+/// scene) is made before the first frame, so it is bounded.
+pub const MAX_SCENES: u32 = 10_000;
 
 const SCHEME: &str = "synthetic:";
 
@@ -158,6 +162,14 @@ impl SyntheticSpec {
         }
         if self.scenes == 0 {
             return Err(bad("scenes must be at least 1".into()));
+        }
+        if self.scenes > MAX_SCENES {
+            // The plan holds every scene: bounded, so that it stays a small
+            // constant beside the frame pool's budget.
+            return Err(bad(format!(
+                "scenes={} (at most {MAX_SCENES})",
+                self.scenes
+            )));
         }
         if self.frames < MIN_SCENE_FRAMES * u64::from(self.scenes) {
             return Err(bad(format!(
@@ -529,9 +541,8 @@ impl Plan {
 
     fn scene_index(&self, frame: u64) -> usize {
         self.scenes
-            .iter()
-            .position(|s| frame < s.start + s.len)
-            .unwrap_or(self.scenes.len().saturating_sub(1))
+            .partition_point(|s| s.start + s.len <= frame)
+            .min(self.scenes.len().saturating_sub(1))
     }
 
     fn ground_truth(&self, spec: &SyntheticSpec) -> GroundTruth {
@@ -922,6 +933,10 @@ mod tests {
             ("synthetic:?width=abc", "not a whole number"),
             ("synthetic:?colour=red", "unknown parameter"),
             ("synthetic:?frames=50&scenes=5", "cannot hold"),
+            (
+                "synthetic:?scenes=10000000&frames=200000000",
+                "at most 10000",
+            ),
             (
                 "synthetic:?width=100000&height=100000",
                 "not a plausible frame size",
