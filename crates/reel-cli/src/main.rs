@@ -35,6 +35,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "REEL_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
 
+    /// The longest a network input (a URL) may take to connect or to answer a read
+    /// before it is an error, probes included (default: reel.toml's
+    /// `network_timeout`, else 15s). Example: --timeout 5s
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout)]
+    timeout: Option<std::time::Duration>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +63,16 @@ enum Command {
     Plugins(cmd::plugins::Args),
 }
 
+/// `--timeout`: a positive duration (`5s`, `1m`, `500ms`).
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = reel_host::config::parse_age(s)
+        .map_err(|_| format!("`{s}` is not a duration like 5s, 1m or 500ms"))?;
+    if d.is_zero() {
+        return Err("the timeout must be longer than zero".into());
+    }
+    Ok(d)
+}
+
 fn main() -> ExitCode {
     output::install_panic_hook();
     let cli = match Cli::try_parse() {
@@ -77,6 +93,7 @@ fn main() -> ExitCode {
         quiet: cli.quiet,
         config: cli.config,
         cache_dir: cli.cache_dir,
+        network_timeout: cli.timeout,
     };
     let result = match cli.command {
         Command::Analyze(args) => cmd::analyze::run(&ctx, args),

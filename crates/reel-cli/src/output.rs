@@ -16,6 +16,8 @@ pub struct Context {
     pub config: Option<PathBuf>,
     /// `--cache-dir DIR` or `REEL_CACHE_DIR`.
     pub cache_dir: Option<PathBuf>,
+    /// `--timeout DURATION`: the network inputs' connect and read timeout.
+    pub network_timeout: Option<std::time::Duration>,
 }
 
 impl Context {
@@ -27,6 +29,9 @@ impl Context {
         let file = Config::load(self.config.as_deref(), &cwd, &env)?;
         if flags.cache.dir.is_none() {
             flags.cache.dir.clone_from(&self.cache_dir);
+        }
+        if flags.network_timeout.is_none() {
+            flags.network_timeout = self.network_timeout;
         }
         flags.validate("flags")?;
         Ok(file.resolve(&flags, &env))
@@ -371,6 +376,10 @@ pub fn cancel_on_ctrlc(what: &str) -> reel_sched::CancelToken {
         } else {
             on_signal.cancel();
         }
+        // Stopping never waits on an input that does not move: the decoders and
+        // probes are killed (their children, in their own process group, never
+        // see the terminal's Ctrl-C), and what they delivered drains.
+        reel_decode::stop_inputs();
     }) {
         tracing::warn!("Ctrl-C will not stop the {what} cleanly: {e}");
     }

@@ -20,6 +20,7 @@
 //! `Source`/`Sink` traits and the frame operations.
 #![deny(missing_docs)]
 
+mod child;
 mod error;
 pub mod ffmpeg;
 pub mod hw;
@@ -35,11 +36,12 @@ use reel_frame::{Frame, PixelFormat};
 use reel_pool::{FramePool, PooledBuf};
 use reel_sched::Source;
 
+pub use child::stop_inputs;
 pub use error::{DecodeError, Position};
 pub use info::{DecoderInfo, VideoInfo};
 pub use options::{
-    Backend, DecodeOptions, FFMPEG_ENV, FFPROBE_ENV, FfmpegTools, HwAccel, Limits, Sampling,
-    Scaler, UnknownHwAccel,
+    Backend, DEFAULT_NETWORK_TIMEOUT, DecodeOptions, FFMPEG_ENV, FFPROBE_ENV, FfmpegTools, HwAccel,
+    Limits, Sampling, Scaler, UnknownHwAccel,
 };
 
 /// Whether this build decodes video files in process ([`Backend::Libav`]): built
@@ -115,7 +117,10 @@ fn route(input: &str, opts: &DecodeOptions) -> Result<Route, DecodeError> {
     if synthetic::is_synthetic(input) {
         return Ok(Route::Synthetic);
     }
-    let native = if y4m::is_y4m(input) {
+    // A Y4M stream that is not a regular file (a FIFO, a device) goes to ffmpeg: a
+    // child process can be stopped while it waits for data, a read here cannot.
+    let special = std::fs::metadata(input).is_ok_and(|m| !m.is_file());
+    let native = if y4m::is_y4m(input) && !special {
         Some(Route::Y4m)
     } else if images::is_sequence(input) {
         Some(Route::Images)

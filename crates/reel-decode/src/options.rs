@@ -382,20 +382,27 @@ impl Default for FfmpegTools {
 }
 
 /// Frame sizes beyond which an input or a request is refused before anything is
-/// allocated.
+/// allocated, and how long a network input may keep reel waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The longest side, in pixels. Default 16384.
     pub max_side: u32,
     /// The most pixels in a frame. Default 8192 × 8192.
     pub max_pixels: u64,
+    /// The longest a network input (a URL) may take to connect or to answer a read,
+    /// probes included, before it is an error. Default [`DEFAULT_NETWORK_TIMEOUT`].
+    pub network_timeout: std::time::Duration,
 }
+
+/// The default [`Limits::network_timeout`]: 15 seconds.
+pub const DEFAULT_NETWORK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_side: 16_384,
             max_pixels: 8192 * 8192,
+            network_timeout: DEFAULT_NETWORK_TIMEOUT,
         }
     }
 }

@@ -180,6 +180,10 @@ pub struct Config {
     /// Directories searched for plugins, in order.
     #[serde(default)]
     pub plugin_dirs: Vec<PathBuf>,
+    /// The longest a network input may take to connect or answer a read
+    /// (`network_timeout = "15s"`).
+    #[serde(default, deserialize_with = "de_age")]
+    pub network_timeout: Option<Duration>,
     /// The analysis cache.
     #[serde(default)]
     pub cache: CacheConfig,
@@ -260,6 +264,8 @@ pub struct Settings {
     pub batch_size: usize,
     /// Plugin directories: the flags' first, then the file's.
     pub plugin_dirs: Vec<PathBuf>,
+    /// The longest a network input may take to connect or answer a read, in seconds.
+    pub network_timeout_s: f64,
     /// The cache.
     pub cache: CacheSettings,
     /// Analysis defaults.
@@ -443,6 +449,11 @@ impl Config {
                 .or(file.batch_size)
                 .unwrap_or(defaults.batch_size),
             plugin_dirs,
+            network_timeout_s: flags
+                .network_timeout
+                .or(file.network_timeout)
+                .unwrap_or(reel_decode::DEFAULT_NETWORK_TIMEOUT)
+                .as_secs_f64(),
             cache: CacheSettings {
                 enabled: flags.cache.enabled.or(file.cache.enabled).unwrap_or(true)
                     && cache_dir.is_some(),

@@ -44,5 +44,7 @@ pub fn with_settings(mut spec: JobSpec, settings: &Settings, default_mode: Mode)
     spec.mode = settings.mode.unwrap_or(default_mode);
     spec.workers = settings.workers.max(1);
     spec.use_cache = settings.cache.enabled;
+    spec.decode.network_timeout =
+        std::time::Duration::try_from_secs_f64(settings.network_timeout_s).ok();
     spec
 }

@@ -31,6 +31,12 @@ pub(crate) fn source_thread(mut source: Box<dyn Source>, skip: Skip, out: &EdgeT
         let mut frame = match next {
             None => break,
             Some(Ok(frame)) => frame,
+            Some(Err(_)) if !sh.control.is_running() => {
+                // Stopped while it waited: the source's end is the cancellation's
+                // doing (a decoder killed to stop it), not a failure.
+                sh.control.mark_interrupted();
+                break;
+            }
             Some(Err(source_error)) => {
                 sh.control.record(PipelineError::Source {
                     name: source.name().to_string(),

@@ -42,7 +42,11 @@ struct Report<'a> {
 /// Runs `reel probe`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     // What the decoder would use here: probing itself never needs the hardware.
-    let opts = DecodeOptions::default().with_hwaccel(HwAccel::None);
+    let mut opts = DecodeOptions::default().with_hwaccel(HwAccel::None);
+    let settings = ctx.settings(reel_host::config::Config::default())?;
+    if let Ok(t) = std::time::Duration::try_from_secs_f64(settings.network_timeout_s) {
+        opts.limits.network_timeout = t;
+    }
     let info = reel_decode::probe(&args.input, &opts)?;
     let frames_counted = if args.count_frames {
         Some(count(&args.input, &opts)?)

@@ -5,6 +5,7 @@ mod cache;
 mod contract;
 mod detect;
 mod engine;
+mod interrupt;
 #[path = "../../../../tests/support/oracle.rs"]
 mod oracle;
 mod plugins;

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -98,8 +98,7 @@ struct Run {
 impl Run {
     /// Kills the process (if still running) and reaps it.
     fn stop(&mut self) -> Option<ExitStatus> {
-        let _ = self.child.kill();
-        let status = self.child.wait().ok();
+        let status = crate::child::kill(&mut self.child).ok();
         if let Some(h) = self.reader.take() {
             let _ = h.join();
         }
@@ -108,7 +107,7 @@ impl Run {
 
     /// Waits for the process to end on its own and reaps it.
     fn wait(&mut self) -> Option<ExitStatus> {
-        let status = self.child.wait().ok();
+        let status = crate::child::reap(&mut self.child).ok();
         if let Some(h) = self.reader.take() {
             let _ = h.join();
         }
@@ -662,7 +661,7 @@ impl FfmpegSource {
         };
         let chain = self.filter_chain(size, resume.filter(|_| seekable));
 
-        let mut cmd = Command::new(&self.opts.tools.ffmpeg);
+        let mut cmd = crate::child::command(&self.opts.tools.ffmpeg);
         cmd.args([
             "-hide_banner",
             "-nostdin",
@@ -680,7 +679,8 @@ impl FfmpegSource {
         if let Some(ss) = seek.filter(|s| *s > 0.0) {
             cmd.args(["-ss", &format!("{ss:.6}"), "-noaccurate_seek"]);
         }
-        cmd.arg("-copyts")
+        cmd.args(self.input.network_args(&self.opts.limits))
+            .arg("-copyts")
             .arg("-i")
             .arg(self.input.ffmpeg_arg())
             .args(["-map", &format!("0:{}", self.facts.stream_index)])
@@ -709,9 +709,9 @@ impl FfmpegSource {
                 e,
             )
         })?;
+        crate::child::register(&child);
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = crate::child::kill(&mut child);
             return Err(DecodeError::Io {
                 input: self.name(),
                 context: "starting ffmpeg",
@@ -721,8 +721,7 @@ impl FfmpegSource {
         let (log, reader) = match spawn_reader(stderr, true) {
             Ok(r) => r,
             Err(source) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                let _ = crate::child::kill(&mut child);
                 return Err(DecodeError::Io {
                     input: self.name(),
                     context: "starting the thread that reads ffmpeg's messages",

@@ -102,6 +102,18 @@ impl Input {
         self.file.is_some()
     }
 
+    /// The options that bound a network input's waits (connecting, each read) to
+    /// `limits.network_timeout`, given before `-i`; none for a file or a device.
+    pub(crate) fn network_args(&self, limits: &crate::options::Limits) -> Vec<String> {
+        if self.file.is_some() || !is_url(&self.name) {
+            return Vec::new();
+        }
+        let us = limits.network_timeout.as_micros().max(1).to_string();
+        // `rw_timeout` bounds every read and write of any protocol; `timeout` is the
+        // connect (and socket) timeout of tcp, http and rtmp, and rtsp's socket one.
+        vec!["-rw_timeout".into(), us.clone(), "-timeout".into(), us]
+    }
+
     /// The argument for `-i`: `file:PATH` for files, so that no part of a file name is
     /// taken for a protocol; the input as given otherwise (URLs, devices).
     pub(crate) fn ffmpeg_arg(&self) -> OsString {

@@ -150,7 +150,8 @@ pub(crate) fn run_ffprobe(
     tools: &FfmpegTools,
     limits: &Limits,
 ) -> Result<StreamFacts, DecodeError> {
-    let output = std::process::Command::new(&tools.ffprobe)
+    let mut cmd = crate::child::command(&tools.ffprobe);
+    cmd.args(input.network_args(limits))
         .args([
             "-hide_banner",
             "-v",
@@ -162,8 +163,8 @@ pub(crate) fn run_ffprobe(
             "-i",
         ])
         .arg(input.ffmpeg_arg())
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::null());
+    let output = crate::child::output(cmd)
         .map_err(|e| tool_error(input.name(), &tools.ffprobe, FFPROBE_ENV, e))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -348,7 +349,8 @@ pub(crate) fn normalise_rotation(degrees: f64) -> u32 {
 /// and as slow as a decode.
 pub fn count_frames(input: &str, tools: &FfmpegTools) -> Result<u64, DecodeError> {
     let inp = Input::new(input)?;
-    let output = std::process::Command::new(&tools.ffprobe)
+    let mut cmd = crate::child::command(&tools.ffprobe);
+    cmd.args(inp.network_args(&Limits::default()))
         .args([
             "-hide_banner",
             "-v",
@@ -363,9 +365,9 @@ pub fn count_frames(input: &str, tools: &FfmpegTools) -> Result<u64, DecodeError
             "-i",
         ])
         .arg(inp.ffmpeg_arg())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| tool_error(input, &tools.ffprobe, FFPROBE_ENV, e))?;
+        .stdin(Stdio::null());
+    let output =
+        crate::child::output(cmd).map_err(|e| tool_error(input, &tools.ffprobe, FFPROBE_ENV, e))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(probe_failure(

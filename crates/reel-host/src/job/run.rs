@@ -195,7 +195,10 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         CacheStatus::Off
     };
 
-    let base = DecodeOptions::default().with_hwaccel(spec.decode.hwaccel);
+    let mut base = DecodeOptions::default().with_hwaccel(spec.decode.hwaccel);
+    if let Some(t) = spec.decode.network_timeout {
+        base.limits.network_timeout = t;
+    }
     let info = reel_decode::probe(&spec.input, &base)?;
     let (dw, dh) = info.display_size();
 

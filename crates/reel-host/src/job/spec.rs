@@ -78,6 +78,9 @@ pub struct DecodeRequest {
     pub hwaccel: HwAccel,
     /// Which frames to decode (every Nth, a rate, a window).
     pub sampling: Sampling,
+    /// The longest a network input may take to connect or answer a read; `None`
+    /// leaves the decoder's default.
+    pub network_timeout: Option<std::time::Duration>,
 }
 
 /// One stage of a job.
