@@ -190,7 +190,7 @@ pub fn cached(tools: &FfmpegTools) -> HwReport {
 }
 
 fn ffmpeg_output(program: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new(program)
+    let out = crate::child::command(program)
         .args(args)
         .stdin(Stdio::null())
         .stderr(Stdio::null())

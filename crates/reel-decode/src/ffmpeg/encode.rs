@@ -339,7 +339,7 @@ fn pick_hardware(opts: &EncoderOptions) -> Option<(String, Option<String>)> {
 
 /// The ffmpeg command that encodes raw frames from stdin (without the output).
 fn encode_command(opts: &EncoderOptions, encoder: &str, device: Option<&str>) -> Command {
-    let mut cmd = Command::new(&opts.tools.ffmpeg);
+    let mut cmd = crate::child::command(&opts.tools.ffmpeg);
     cmd.args([
         "-hide_banner",
         "-nostdin",
@@ -380,7 +380,7 @@ fn encode_command(opts: &EncoderOptions, encoder: &str, device: Option<&str>) ->
 
 /// Whether `encoder` starts: a tenth of a second of a test pattern, thrown away.
 fn trial(opts: &EncoderOptions, encoder: &str, device: Option<&str>) -> bool {
-    let mut cmd = Command::new(&opts.tools.ffmpeg);
+    let mut cmd = crate::child::command(&opts.tools.ffmpeg);
     cmd.args(["-hide_banner", "-nostdin", "-loglevel", "error"]);
     if let (true, Some(d)) = (encoder.ends_with("_vaapi"), device) {
         cmd.args(["-vaapi_device", d]);
