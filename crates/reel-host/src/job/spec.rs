@@ -78,6 +78,12 @@ pub struct DecodeRequest {
     pub hwaccel: HwAccel,
     /// Which frames to decode (every Nth, a rate, a window).
     pub sampling: Sampling,
+    /// Decode past corrupt frames (the decoder conceals them) instead of stopping
+    /// at the first; the summary counts what was lost.
+    pub keep_going: bool,
+    /// The frame rate of an image sequence, which carries none; `None` is the
+    /// decoder's default (25).
+    pub sequence_fps: Option<f64>,
 }
 
 /// One stage of a job.
