@@ -735,7 +735,9 @@ impl Running {
                 .as_ref()
                 .map_or(0, reel_decode::DecodeCounts::decoded)
                 .max(metrics.frames_in + metrics.frames_skipped),
-            decode_errors: decode_counts.as_ref().map_or(0, reel_decode::DecodeCounts::errors),
+            decode_errors: decode_counts
+                .as_ref()
+                .map_or(0, reel_decode::DecodeCounts::errors),
             frames: lines,
             dropped: metrics.dropped,
             skipped: metrics.frames_skipped,
