@@ -411,6 +411,14 @@ pub fn run_job(
     io: reel_host::job::JobIo,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<(reel_host::job::JobSummary, Option<String>)> {
+    let mut spec = spec;
+    let given = spec.input.clone();
+    let spooled = spool_stdin(&given)?;
+    if let Some(path) = &spooled {
+        spec.input = path.display().to_string();
+        // A new file each time: nothing to find again.
+        spec.use_cache = false;
+    }
     let job = reel_host::job::start(spec, resources, io)?;
     let expected = job.expected_frames();
     while !job.is_finished() {
@@ -420,13 +428,61 @@ pub fn run_job(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     bar.finish_and_clear();
-    match job.join() {
-        Ok(summary) => Ok((summary, None)),
+    let (mut summary, failure) = match job.join() {
+        Ok(summary) => (summary, None),
         Err(reel_host::job::JobError::Failed {
             partial, message, ..
-        }) => Ok((*partial, Some(message))),
-        Err(e) => Err(e.into()),
+        }) => (*partial, Some(message)),
+        Err(e) => return Err(e.into()),
+    };
+    summary.input = given;
+    Ok((summary, failure))
+}
+
+/// An input of `-` is standard input, copied whole into a temporary file first:
+/// the probe and the decoder each read the input, and containers such as MP4 need
+/// to seek. The file is named for what it holds (`.y4m`, `.png`, `.jpg`) so that
+/// the right reader takes it, and is removed when the returned path drops.
+/// Any other input is left as it is (`None`).
+fn spool_stdin(input: &str) -> anyhow::Result<Option<tempfile::TempPath>> {
+    use std::io::Read as _;
+    if input != "-" {
+        return Ok(None);
     }
+    let mut stdin = std::io::stdin().lock();
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    while got < head.len() {
+        match stdin.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(anyhow::Error::new(e).context("reading standard input")),
+        }
+    }
+    if got == 0 {
+        anyhow::bail!("standard input is empty: nothing to decode");
+    }
+    let head = &head[..got];
+    let suffix = if head.starts_with(b"YUV4MPEG2") {
+        ".y4m"
+    } else if head.starts_with(b"\x89PNG") {
+        ".png"
+    } else if head.starts_with(&[0xff, 0xd8, 0xff]) {
+        ".jpg"
+    } else {
+        ""
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("reel-stdin-")
+        .suffix(suffix)
+        .tempfile()
+        .context("making a temporary file for standard input")?;
+    file.write_all(head)
+        .and_then(|()| std::io::copy(&mut stdin, &mut file).map(|_| ()))
+        .and_then(|()| file.flush())
+        .context("copying standard input into a temporary file")?;
+    Ok(Some(file.into_temp_path()))
 }
 
 /// Moves a frames progress bar on from a pipeline snapshot; the bar gets its length
@@ -514,6 +570,13 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
         )?;
     }
     writeln!(out)?;
+    if s.decode_errors > 0 {
+        writeln!(
+            out,
+            "decoding errors passed over (--keep-going): {}",
+            s.decode_errors
+        )?;
+    }
     if s.dropped > 0 || s.skipped > 0 {
         writeln!(
             out,

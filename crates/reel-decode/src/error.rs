@@ -61,6 +61,15 @@ pub enum DecodeError {
         /// What the decoder said.
         detail: String,
     },
+    /// A network input could not be read: the host, the connection or the server
+    /// is the cause, not the video.
+    #[error("{input}: {cause}")]
+    Network {
+        /// The input as given.
+        input: String,
+        /// What went wrong, in words (host not found, connection refused, …).
+        cause: String,
+    },
     /// The file is a media file without a video stream.
     #[error("{input}: the file has no video stream")]
     NoVideoStream {
@@ -240,6 +249,7 @@ impl DecodeError {
             DecodeError::NotFound { input }
             | DecodeError::Empty { input }
             | DecodeError::NotVideo { input, .. }
+            | DecodeError::Network { input, .. }
             | DecodeError::NoVideoStream { input }
             | DecodeError::AbsurdDimensions { input, .. }
             | DecodeError::Unsupported { input, .. }

@@ -35,6 +35,8 @@ pub mod y4m;
 use reel_frame::{Frame, PixelFormat};
 use reel_pool::{FramePool, PooledBuf};
 use reel_sched::Source;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use child::stop_inputs;
 pub use error::{DecodeError, Position};
@@ -64,6 +66,38 @@ pub trait VideoSource: Source {
     /// The operating-system process doing the decoding, for sources that run one.
     fn process_id(&self) -> Option<u32> {
         None
+    }
+
+    /// The source's running counts, for sources that keep them: a handle that
+    /// stays readable after the source has moved into a pipeline.
+    fn counts(&self) -> Option<DecodeCounts> {
+        None
+    }
+}
+
+/// What a source has decoded so far, shared with whoever holds a clone: every
+/// frame the decoder produced (frames the sampling leaves out included) and the
+/// decoding errors it concealed outside strict mode.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeCounts(Arc<[AtomicU64; 2]>);
+
+impl DecodeCounts {
+    /// Frames decoded, whether or not the sampling kept them.
+    pub fn decoded(&self) -> u64 {
+        self.0[0].load(Ordering::Relaxed)
+    }
+
+    /// Decoding errors passed over (corrupt frames concealed or lost).
+    pub fn errors(&self) -> u64 {
+        self.0[1].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_decoded(&self, n: u64) {
+        self.0[0].fetch_max(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_error(&self) {
+        self.0[1].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -143,6 +177,12 @@ fn route(input: &str, opts: &DecodeOptions) -> Result<Route, DecodeError> {
 /// frames come from its own `read_frame`.
 macro_rules! in_process_source {
     ($ty:ty, $name:ident) => {
+        $crate::in_process_source!($ty, $name, |_s| None);
+    };
+    ($ty:ty, $name:ident, counts = $counts:ident) => {
+        $crate::in_process_source!($ty, $name, |s| Some(s.$counts.clone()));
+    };
+    ($ty:ty, $name:ident, |$s:ident| $counts:expr) => {
         impl reel_sched::Source for $ty {
             fn name(&self) -> &str {
                 &self.$name
@@ -160,6 +200,11 @@ macro_rules! in_process_source {
 
             fn read_frame(&mut self) -> Option<Result<reel_frame::Frame, $crate::DecodeError>> {
                 <$ty>::read_frame(self)
+            }
+
+            fn counts(&self) -> Option<$crate::DecodeCounts> {
+                let $s = self;
+                $counts
             }
         }
     };

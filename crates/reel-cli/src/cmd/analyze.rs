@@ -15,6 +15,7 @@ use reel_host::job::{
 use reel_host::plugins::{Catalog, SearchPath};
 use reel_sched::Mode;
 
+use crate::cmd::decode_args::DecodeArgs;
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
 use crate::cmd::values;
@@ -66,6 +67,8 @@ pub struct Args {
     out_video: Option<PathBuf>,
     #[command(flatten)]
     plugins: PluginArgs,
+    #[command(flatten)]
+    decode: DecodeArgs,
     /// Byte budget of the frame pool, e.g. 256MiB (default: the level's).
     #[arg(long, value_name = "BYTES", value_parser = values::bytes)]
     max_memory: Option<u64>,
@@ -117,6 +120,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut spec = reel_host::jobs::analyze(args.input.clone(), analysis, model, plugins);
     spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
     spec.decode.hwaccel = args.hwaccel;
+    args.decode.apply(&mut spec.decode);
     spec.decode.sampling = Sampling {
         every: args.every.unwrap_or(1),
         fps: args.sample_fps,

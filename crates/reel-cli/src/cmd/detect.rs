@@ -12,6 +12,7 @@ use reel_host::job::{JobIo, JobSummary, Resources, VideoOut};
 use reel_sched::Mode;
 
 use crate::cmd::analyze::plugin_requests;
+use crate::cmd::decode_args::DecodeArgs;
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
 use crate::cmd::values;
@@ -50,6 +51,8 @@ pub struct Args {
     out_video: Option<PathBuf>,
     #[command(flatten)]
     plugins: PluginArgs,
+    #[command(flatten)]
+    decode: DecodeArgs,
     /// Byte budget of the frame pool, e.g. 512MiB (default: the level's).
     #[arg(long, value_name = "BYTES", value_parser = values::bytes)]
     max_memory: Option<u64>,
@@ -75,6 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut spec = reel_host::jobs::detect(args.input.clone(), detection, plugins);
     spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
     spec.decode.hwaccel = args.hwaccel;
+    args.decode.apply(&mut spec.decode);
     spec.decode.sampling = Sampling {
         every: args.every.unwrap_or(1),
         ..Sampling::all()

@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod cache;
+pub mod decode_args;
 pub mod demo;
 pub mod detect;
 pub mod model_args;

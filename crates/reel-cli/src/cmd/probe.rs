@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+use reel_decode::ffmpeg::StreamEntry;
 use reel_decode::{DecodeOptions, HwAccel, VideoInfo};
 
 use crate::output::{self, Context};
@@ -37,6 +38,11 @@ struct Report<'a> {
     display_height: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     frames_counted: Option<u64>,
+    /// `frames` comes from the container's header, not from counting: an estimate
+    /// (an AVI's header may count frames the stream does not hold).
+    frames_estimated: bool,
+    /// Every stream of the container: video, audio, subtitles, ….
+    streams: Vec<StreamEntry>,
 }
 
 /// Runs `reel probe`.
@@ -54,17 +60,36 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let (display_width, display_height) = info.display_size();
+    let streams = streams(&info, &opts);
+    let frames_estimated = frames_counted.is_none() && info.frames.is_some() && !streams.is_empty();
     if args.json {
         output::print_json(&Report {
             info: &info,
             display_width,
             display_height,
             frames_counted,
+            frames_estimated,
+            streams,
         })?;
     } else if !ctx.quiet {
-        print_human(&info, frames_counted);
+        print_human(&info, frames_counted, frames_estimated, &streams);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The container's streams, for inputs in a container (none for `synthetic:`, Y4M
+/// and image sequences, which hold one video stream and count it exactly).
+fn streams(info: &VideoInfo, opts: &DecodeOptions) -> Vec<StreamEntry> {
+    if !matches!(info.decoder.backend, "ffmpeg" | "libav") {
+        return Vec::new();
+    }
+    match reel_decode::ffmpeg::streams(&info.input, &opts.tools) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "the container's streams could not be listed");
+            Vec::new()
+        }
+    }
 }
 
 /// Decodes the whole input (at the smallest size that keeps it cheap) and counts.
@@ -86,7 +111,7 @@ fn count(input: &str, opts: &DecodeOptions) -> anyhow::Result<u64> {
     Ok(n)
 }
 
-fn print_human(info: &VideoInfo, counted: Option<u64>) {
+fn print_human(info: &VideoInfo, counted: Option<u64>, estimated: bool, streams: &[StreamEntry]) {
     println!("input:        {}", info.input);
     if let Some(c) = &info.container {
         println!("container:    {c}");
@@ -109,6 +134,9 @@ fn print_human(info: &VideoInfo, counted: Option<u64>) {
     println!("frame rate:   {:.3} fps{vfr}", info.fps);
     match (info.frames, counted) {
         (_, Some(n)) => println!("frames:       {n} (counted)"),
+        (Some(n), None) if estimated => {
+            println!("frames:       {n} (the header's estimate; --count-frames counts them)");
+        }
         (Some(n), None) => println!("frames:       {n}"),
         (None, None) => println!("frames:       unknown (--count-frames counts them)"),
     }
@@ -122,4 +150,17 @@ fn print_human(info: &VideoInfo, counted: Option<u64>) {
         "decoder:      {} {}",
         info.decoder.backend, info.decoder.name
     );
+    for s in streams.iter().filter(|s| s.kind != "video") {
+        let mut line = format!("stream {}:     {}", s.index, s.kind);
+        if let Some(c) = &s.codec {
+            line.push_str(&format!(" {c}"));
+        }
+        if let Some(ch) = s.channels {
+            line.push_str(&format!(", {ch} channels"));
+        }
+        if let Some(l) = &s.language {
+            line.push_str(&format!(" ({l})"));
+        }
+        println!("{line}");
+    }
 }

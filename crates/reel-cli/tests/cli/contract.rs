@@ -459,3 +459,328 @@ fn human_output_reads_well() {
     );
     assert!(text.contains("0 entries"), "{text}");
 }
+
+/// Runs `reel` in `dir` with `envs` set and `stdin` as its standard input.
+fn reel_with(dir: &Path, args: &[&str], envs: &[(&str, &str)], stdin: Option<&Path>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("REEL_CACHE_DIR", dir.join("cache"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    match stdin {
+        Some(p) => cmd.stdin(std::fs::File::open(p).unwrap()),
+        None => cmd.stdin(Stdio::null()),
+    };
+    cmd.output().expect("the reel binary runs")
+}
+
+/// `frames` frames of testsrc2 at 30 fps, H.264 in `name`.
+fn h264(dir: &Path, name: &str, frames: u32, size: &str) -> String {
+    let path = dir.join(name);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size={size}:rate=30"),
+        "-frames:v",
+        &frames.to_string(),
+        "-c:v",
+        "libx264",
+        "-g",
+        "30",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().unwrap(),
+    ]);
+    path.display().to_string()
+}
+
+#[test]
+fn sampled_runs_report_the_videos_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = h264(dir.path(), "540.mp4", 540, "160x120");
+    // The in-process decoder (in a libav build), then the ffmpeg child (an ffmpeg
+    // program named sends every input to it).
+    for envs in [&[][..], &[("REEL_FFMPEG", "/usr/bin/ffmpeg")][..]] {
+        let args = ["analyze", input.as_str(), "--every", "7", "--no-cache"];
+        let out = reel_with(dir.path(), &[&args[..], &["--json"]].concat(), envs, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let s = json(&out);
+        assert_eq!(s["frames_analyzed"], 78, "{s}");
+        assert_eq!(s["frames_decoded"], 540, "{envs:?} {}: {s}", s["decoder"]);
+        if !envs.is_empty() {
+            assert!(s["decoder"].as_str().unwrap().starts_with("ffmpeg"), "{s}");
+        }
+        let out = reel_with(dir.path(), &args, envs, None);
+        let human = String::from_utf8_lossy(&out.stdout);
+        assert!(human.contains("78 of 540 frames"), "{human}");
+    }
+}
+
+#[test]
+fn keep_going_decodes_past_corrupt_frames_and_counts_the_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = h264(dir.path(), "good.mkv", 300, "320x240");
+    let mut bytes = std::fs::read(&good).unwrap();
+    let n = bytes.len();
+    // Garbage over a few spots in the middle of the stream.
+    for spot in (n / 2..n / 2 + 8000).step_by(1000) {
+        for (i, b) in bytes[spot..spot + 200].iter_mut().enumerate() {
+            *b = (i * 37 + 11) as u8;
+        }
+    }
+    let bad = dir.path().join("bad.mkv");
+    std::fs::write(&bad, &bytes).unwrap();
+    let bad = bad.to_str().unwrap();
+    // The ffmpeg child, whose decoder reports each error.
+    let child = [("REEL_FFMPEG", "/usr/bin/ffmpeg")];
+    let strict = reel_with(dir.path(), &["analyze", bad, "--json"], &child, None);
+    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
+    let stopped = json(&strict)["frames_analyzed"].as_u64().unwrap();
+    assert!(stopped < 300, "{stopped}");
+
+    let args = ["analyze", bad, "--keep-going", "--no-cache"];
+    let out = reel_with(dir.path(), &[&args[..], &["--json"]].concat(), &child, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(s["frames_analyzed"], 300, "{s}");
+    assert!(s["decode_errors"].as_u64().unwrap() > 0, "{s}");
+    let out = reel_with(dir.path(), &args, &child, None);
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(human.contains("decoding errors passed over"), "{human}");
+    // detect takes it too, and the in-process decoder goes on as well.
+    let out = reel_with(dir.path(), &[&args[..], &["--json"]].concat(), &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["frames_analyzed"], 300);
+    let m = model();
+    if Path::new(&m).is_file() {
+        let out = reel_with(
+            dir.path(),
+            &[
+                "detect",
+                bad,
+                "--model",
+                &m,
+                "--keep-going",
+                "--imgsz",
+                "160",
+                "--json",
+            ],
+            &child,
+            None,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(json(&out)["frames"], 300);
+    }
+}
+
+#[test]
+fn dash_as_input_is_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let mp4 = h264(dir.path(), "in.mp4", 60, "160x120");
+    let out = reel_with(
+        dir.path(),
+        &["analyze", "-", "--json"],
+        &[],
+        Some(Path::new(&mp4)),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(s["frames_analyzed"], 60, "{s}");
+    assert_eq!(s["input"], "-", "{s}");
+    // A Y4M stream too.
+    let y4m = dir.path().join("in.y4m");
+    ffmpeg(&["-i", &mp4, "-pix_fmt", "yuv420p", y4m.to_str().unwrap()]);
+    let out = reel_with(dir.path(), &["analyze", "-", "--json"], &[], Some(&y4m));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(s["frames_analyzed"], 60, "{s}");
+    assert!(s["decoder"].as_str().unwrap().starts_with("y4m"), "{s}");
+    // Nothing on standard input says so.
+    let out = reel_with(dir.path(), &["analyze", "-"], &[], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("standard input is empty"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn image_sequences_take_a_frame_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let seq = dir.path().join("seq");
+    std::fs::create_dir(&seq).unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=10",
+        "-frames:v",
+        "20",
+        seq.join("f%03d.png").to_str().unwrap(),
+    ]);
+    let seq = seq.to_str().unwrap();
+    let out = reel_in(dir.path(), &["analyze", seq, "--image-fps", "10", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!(s["video"]["fps"], 10.0, "{s}");
+    assert!(
+        (s["video"]["duration_s"].as_f64().unwrap() - 2.0).abs() < 1e-6,
+        "{s}"
+    );
+    let out = reel_in(dir.path(), &["analyze", seq, "--image-fps", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--image-fps"), "{}", stderr(&out));
+}
+
+#[test]
+fn network_failures_name_their_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = reel_in(dir.path(), &["analyze", "http://nonexistent.invalid/x.mp4"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains("host not found") && !e.contains("not a video"),
+        "{e}"
+    );
+
+    // A server that ignores Range (Python's http.server answers every request
+    // with the whole file), and an MP4 whose index comes after its data.
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    // Large enough that the reader cannot keep it all while it looks for the index.
+    h264(&www, "x.mp4", 300, "320x240");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(&www)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/x.mp4");
+    let mut ready = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = reel_in(dir.path(), &["analyze", &url]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(ready, "the HTTP server did not start");
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out);
+    assert!(
+        e.contains("range requests") && e.lines().count() == 1,
+        "{e}"
+    );
+}
+
+#[test]
+fn probe_lists_every_stream_and_marks_a_header_count_as_an_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    // Video, stereo audio and subtitles in one Matroska file.
+    let srt = dir.path().join("s.srt");
+    std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n").unwrap();
+    let mkv = dir.path().join("av.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-i",
+        srt.to_str().unwrap(),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-map",
+        "2:s",
+        "-ac",
+        "2",
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        "-c:s",
+        "srt",
+        "-metadata:s:a:0",
+        "language=eng",
+        mkv.to_str().unwrap(),
+    ]);
+    let mkv = mkv.to_str().unwrap();
+    let s = json(&reel_in(dir.path(), &["probe", mkv, "--json"]));
+    let kinds: Vec<&str> = s["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["video", "audio", "subtitle"], "{s}");
+    assert_eq!(s["streams"][1]["codec"], "aac", "{s}");
+    assert_eq!(s["streams"][1]["channels"], 2, "{s}");
+    assert_eq!(s["streams"][1]["language"], "eng", "{s}");
+    let out = reel_in(dir.path(), &["probe", mkv]);
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        human.contains("audio aac, 2 channels (eng)") && human.contains("subtitle subrip"),
+        "{human}"
+    );
+
+    // An AVI whose headers claim 444 frames where the stream holds 50.
+    let avi = dir.path().join("h.avi");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x120:rate=25",
+        "-frames:v",
+        "50",
+        "-c:v",
+        "mpeg4",
+        avi.to_str().unwrap(),
+    ]);
+    let mut b = std::fs::read(&avi).unwrap();
+    let at = |b: &[u8], tag: &[u8]| b.windows(4).position(|w| w == tag).unwrap();
+    let avih = at(&b, b"avih") + 8 + 16;
+    b[avih..avih + 4].copy_from_slice(&444u32.to_le_bytes());
+    let strh = at(&b, b"strh") + 8 + 32;
+    b[strh..strh + 4].copy_from_slice(&444u32.to_le_bytes());
+    std::fs::write(&avi, &b).unwrap();
+    let avi = avi.to_str().unwrap();
+    let s = json(&reel_in(dir.path(), &["probe", avi, "--json"]));
+    assert_eq!(s["frames"], 444, "{s}");
+    assert_eq!(s["frames_estimated"], true, "{s}");
+    let out = reel_in(dir.path(), &["probe", avi]);
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(human.contains("444 (the header's estimate"), "{human}");
+    let s = json(&reel_in(
+        dir.path(),
+        &["probe", avi, "--json", "--count-frames"],
+    ));
+    assert_eq!(s["frames_counted"], 50, "{s}");
+    assert_eq!(s["frames_estimated"], false, "{s}");
+}

@@ -144,6 +144,7 @@ pub struct FfmpegSource {
     decoded: u64,
     /// Index of the first frame at or after the sampling start.
     first_in_range: Option<u64>,
+    counts: crate::DecodeCounts,
     done: bool,
 }
 
@@ -187,6 +188,7 @@ impl FfmpegSource {
             last: None,
             decoded: 0,
             first_in_range: None,
+            counts: crate::DecodeCounts::default(),
             done: false,
         })
     }
@@ -263,6 +265,7 @@ impl FfmpegSource {
                     if self.opts.strict {
                         return Err(self.after_fault());
                     }
+                    self.counts.add_error();
                 }
                 None => match self.end_of_run()? {
                     true => continue,
@@ -343,6 +346,7 @@ impl FfmpegSource {
             self.first_in_range = Some(index);
         }
         self.decoded = self.decoded.max(index + 1);
+        self.counts.set_decoded(self.decoded);
         if run.pending.len() == PENDING_CAP {
             run.pending.pop_front();
         }
@@ -839,5 +843,9 @@ impl VideoSource for FfmpegSource {
 
     fn process_id(&self) -> Option<u32> {
         self.pid()
+    }
+
+    fn counts(&self) -> Option<crate::DecodeCounts> {
+        Some(self.counts.clone())
     }
 }

@@ -69,6 +69,7 @@ pub struct LibavSource {
     next: u64,
     /// Decoding errors concealed so far.
     concealed: u64,
+    counts: crate::DecodeCounts,
     last: Position,
     last_pts: Option<f64>,
     draining: bool,
@@ -334,6 +335,7 @@ pub(crate) fn open(
         scratch: Vec::new(),
         next: 0,
         concealed: 0,
+        counts: crate::DecodeCounts::default(),
         last: Position::START,
         last_pts: None,
         draining: false,
@@ -377,6 +379,7 @@ impl LibavSource {
                 Ok(()) => {
                     let index = self.next;
                     self.next += 1;
+                    self.counts.set_decoded(self.next);
                     let pts = self.seconds(index);
                     self.last_pts = Some(pts);
                     match self.sampler.judge(pts) {
@@ -410,6 +413,7 @@ impl LibavSource {
         if self.strict || self.concealed > MAX_CONCEALED {
             return Err(self.corrupt(format!("the decoder failed: {e}")));
         }
+        self.counts.add_error();
         tracing::debug!(input = %self.input, error = %e, "decoding error concealed");
         Ok(())
     }
@@ -564,7 +568,7 @@ impl LibavSource {
     }
 }
 
-crate::in_process_source!(LibavSource, input);
+crate::in_process_source!(LibavSource, input, counts = counts);
 
 #[cfg(test)]
 mod tests {

@@ -29,7 +29,7 @@ pub use decode::FfmpegSource;
 pub use encode::{EncoderOptions, FfmpegEncoder};
 #[cfg(feature = "libav")]
 pub use libav::LibavSource;
-pub use probe::count_frames;
+pub use probe::{StreamEntry, count_frames, streams};
 
 use crate::error::DecodeError;
 use crate::info::VideoInfo;

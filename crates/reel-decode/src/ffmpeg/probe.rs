@@ -170,6 +170,9 @@ pub(crate) fn run_ffprobe(
     if !output.status.success() {
         return Err(probe_failure(input, stderr.trim(), limits));
     }
+    if let Some(cause) = network_failure(input, &stderr) {
+        return Err(cause);
+    }
     let json: ProbeJson =
         serde_json::from_slice(&output.stdout).map_err(|e| DecodeError::NotVideo {
             input: input.name().to_string(),
@@ -190,6 +193,9 @@ fn probe_failure(input: &Input, stderr: &str, limits: &Limits) -> DecodeError {
             max_pixels: limits.max_pixels,
         };
     }
+    if let Some(cause) = network_failure(input, stderr) {
+        return cause;
+    }
     if stderr.contains("No such file or directory") && !input.is_local_file() {
         return DecodeError::NotFound {
             input: input.name().to_string(),
@@ -203,6 +209,44 @@ fn probe_failure(input: &Input, stderr: &str, limits: &Limits) -> DecodeError {
             detail
         },
     }
+}
+
+/// The network's part in a probe of a URL, from ffprobe's messages: a host that
+/// is not found, a connection refused, an HTTP error status, or a server that
+/// ignores range requests where the file needs them (its index after its data).
+fn network_failure(input: &Input, stderr: &str) -> Option<DecodeError> {
+    if input.is_local_file() || !input.name().contains("://") {
+        return None;
+    }
+    let http = input.name().starts_with("http://") || input.name().starts_with("https://");
+    let cause = if let Some(at) = stderr.find("Failed to resolve hostname ") {
+        let rest = &stderr[at + "Failed to resolve hostname ".len()..];
+        let line = rest.lines().next().unwrap_or(rest).trim();
+        let (host, why) = line.split_once(": ").unwrap_or((line, "not found"));
+        format!("host not found: {host} ({why})")
+    } else if stderr.contains("Connection refused") {
+        "the server refused the connection".to_string()
+    } else if let Some(at) = stderr.find("Server returned ") {
+        let rest = &stderr[at + "Server returned ".len()..];
+        format!(
+            "the server answered {}",
+            rest.lines().next().unwrap_or(rest).trim()
+        )
+    } else if http
+        && (stderr.contains("partial file") || stderr.contains("Stream ends prematurely"))
+    {
+        "the file could not be read over HTTP: the server does not support range \
+         requests, which this file needs (its index comes after its data), or the file is \
+         truncated; serve it with range support, or move the index to the front \
+         (ffmpeg's -movflags +faststart)"
+            .to_string()
+    } else {
+        return None;
+    };
+    Some(DecodeError::Network {
+        input: input.name().to_string(),
+        cause,
+    })
 }
 
 /// The size in ffmpeg's "Picture size WxH is invalid" (a header ffmpeg itself
@@ -382,6 +426,80 @@ pub fn count_frames(input: &str, tools: &FfmpegTools) -> Result<u64, DecodeError
         .map_err(|_| DecodeError::NoVideoStream {
             input: input.to_string(),
         })
+}
+
+/// One stream of a container, of any kind, as `reel probe` lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StreamEntry {
+    /// The stream's index in the container.
+    pub index: u32,
+    /// `video`, `audio`, `subtitle`, `data` or `attachment`.
+    pub kind: String,
+    /// The codec's name (`h264`, `aac`, `subrip`, …), when known.
+    pub codec: Option<String>,
+    /// The language tag, when the container has one.
+    pub language: Option<String>,
+    /// Audio channels.
+    pub channels: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListJson {
+    #[serde(default)]
+    streams: Vec<ListedStream>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedStream {
+    index: u32,
+    codec_type: Option<String>,
+    codec_name: Option<String>,
+    channels: Option<u32>,
+    #[serde(default)]
+    tags: std::collections::HashMap<String, String>,
+}
+
+/// Every stream of `input`'s container (video, audio, subtitles, …), from ffprobe.
+pub fn streams(input: &str, tools: &FfmpegTools) -> Result<Vec<StreamEntry>, DecodeError> {
+    let inp = Input::new(input)?;
+    let output = std::process::Command::new(&tools.ffprobe)
+        .args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_entries",
+            "stream=index,codec_type,codec_name,channels:stream_tags=language",
+            "-i",
+        ])
+        .arg(inp.ffmpeg_arg())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| tool_error(input, &tools.ffprobe, FFPROBE_ENV, e))?;
+    if !output.status.success() {
+        return Err(probe_failure(
+            &inp,
+            String::from_utf8_lossy(&output.stderr).trim(),
+            &Limits::default(),
+        ));
+    }
+    let json: ListJson =
+        serde_json::from_slice(&output.stdout).map_err(|e| DecodeError::NotVideo {
+            input: input.to_string(),
+            detail: format!("ffprobe's report could not be read: {e}"),
+        })?;
+    Ok(json
+        .streams
+        .into_iter()
+        .map(|s| StreamEntry {
+            index: s.index,
+            kind: s.codec_type.unwrap_or_else(|| "unknown".into()),
+            codec: s.codec_name,
+            language: s.tags.get("language").cloned(),
+            channels: s.channels,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -82,6 +82,7 @@ struct Running {
     cache_status: CacheStatus,
     video_out: Option<String>,
     expected: Option<u64>,
+    decode_counts: Option<reel_decode::DecodeCounts>,
 }
 
 struct Detection {
@@ -199,6 +200,10 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
     if let Some(t) = spec.decode.network_timeout {
         base.limits.network_timeout = t;
     }
+    base.strict = !spec.decode.keep_going;
+    if let Some(fps) = spec.decode.sequence_fps {
+        base.sequence_fps = fps;
+    }
     let info = reel_decode::probe(&spec.input, &base)?;
     let (dw, dh) = info.display_size();
 
@@ -300,6 +305,7 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         format!("{} {}", d.backend, d.name)
     };
     let expected = expected_frames(&info, &spec.decode.sampling);
+    let decode_counts = source.counts();
 
     let shape = LineShape {
         measurements: analysis.is_some(),
@@ -341,6 +347,7 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
                 .as_ref()
                 .map(|v| v.path.display().to_string()),
             expected,
+            decode_counts,
         })),
     })
 }
@@ -593,7 +600,7 @@ fn cache_key(spec: &JobSpec) -> String {
         .map_or_else(|| "auto".to_string(), |(w, h)| format!("{w}x{h}"));
     let s = &spec.decode.sampling;
     format!(
-        "analyze/v{FORMAT_VERSION} size={size} every={} sample_fps={:?} start={:?} end={:?} detector={} threshold={} min_scene_len={} decode={}",
+        "analyze/v{FORMAT_VERSION} size={size} every={} sample_fps={:?} start={:?} end={:?} detector={} threshold={} min_scene_len={} keep_going={} image_fps={:?} decode={}",
         s.every.max(1),
         s.fps,
         s.start,
@@ -601,6 +608,8 @@ fn cache_key(spec: &JobSpec) -> String {
         a.detector.name(),
         a.threshold,
         a.min_scene_len,
+        spec.decode.keep_going,
+        spec.decode.sequence_fps,
         // In-process frames are resized and converted by reel-ops, not swscale:
         // close, not identical, so the two builds keep apart entries.
         if reel_decode::LIBAV {
@@ -664,6 +673,7 @@ impl Running {
             started,
             cache_status,
             video_out,
+            decode_counts,
             ..
         } = self;
         let Report {
@@ -723,7 +733,14 @@ impl Running {
             video: VideoSummary::of(&info),
             decoder,
             mode: mode.name().to_string(),
-            frames_decoded: metrics.frames_in + metrics.frames_skipped,
+            // Every frame the decoder produced, those the sampling left out too.
+            frames_decoded: decode_counts
+                .as_ref()
+                .map_or(0, reel_decode::DecodeCounts::decoded)
+                .max(metrics.frames_in + metrics.frames_skipped),
+            decode_errors: decode_counts
+                .as_ref()
+                .map_or(0, reel_decode::DecodeCounts::errors),
             frames: lines,
             dropped: metrics.dropped,
             skipped: metrics.frames_skipped,

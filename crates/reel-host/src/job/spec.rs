@@ -81,6 +81,12 @@ pub struct DecodeRequest {
     /// The longest a network input may take to connect or answer a read; `None`
     /// leaves the decoder's default.
     pub network_timeout: Option<std::time::Duration>,
+    /// Decode past corrupt frames (the decoder conceals them) instead of stopping
+    /// at the first; the summary counts what was lost.
+    pub keep_going: bool,
+    /// The frame rate of an image sequence, which carries none; `None` is the
+    /// decoder's default (25).
+    pub sequence_fps: Option<f64>,
 }
 
 /// One stage of a job.

@@ -214,8 +214,12 @@ pub struct JobSummary {
     /// The scheduling mode (`quality`, `batch`, `realtime`, `balanced`).
     #[serde(default)]
     pub mode: String,
-    /// Frames the decoder delivered.
+    /// Frames the decoder produced, those the sampling left out included.
     pub frames_decoded: u64,
+    /// Decoding errors passed over (`--keep-going`): corrupt frames the decoder
+    /// concealed or lost.
+    #[serde(default)]
+    pub decode_errors: u64,
     /// Frames that reached the end of the pipeline (one result line each).
     pub frames: u64,
     /// Frames the mode's queues dropped to keep up (realtime and balanced modes).
