@@ -42,6 +42,7 @@ impl Sampler {
     }
 
     /// The first time kept (0 without a start).
+    #[cfg(feature = "libav")]
     pub(crate) fn start(&self) -> f64 {
         self.start
     }

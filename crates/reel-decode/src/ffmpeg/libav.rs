@@ -113,13 +113,68 @@ impl std::fmt::Debug for LibavSource {
     }
 }
 
-/// Keeps libav quiet: reel reports decoding trouble through its own errors and
-/// `tracing`, not as lines on stderr in the middle of a progress bar.
+/// Routes libav's own messages through `tracing` (target `libav`: errors at info,
+/// warnings at debug), never as raw lines on stderr in the middle of a progress
+/// bar; reel reports decoding trouble through its own errors. Where the C
+/// `va_list` cannot be named (other than x86-64 here), libav is kept quiet.
 fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            av::util::log::set_level(av::util::log::Level::Warning);
+            // SAFETY: the callback is a plain function that lives for the program.
+            unsafe { av::ffi::av_log_set_callback(Some(log_to_tracing)) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         av::util::log::set_level(av::util::log::Level::Quiet);
     });
+}
+
+/// libav's log callback: formats the message with libav's own formatter into a
+/// stack buffer (no allocation unless a subscriber takes it) and hands it to
+/// `tracing`.
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn log_to_tracing(
+    ptr: *mut std::ffi::c_void,
+    level: std::ffi::c_int,
+    fmt: *const std::ffi::c_char,
+    args: *mut av::ffi::__va_list_tag,
+) {
+    if level > av::ffi::AV_LOG_WARNING || fmt.is_null() {
+        return;
+    }
+    let error = level <= av::ffi::AV_LOG_ERROR;
+    let wanted = if error {
+        tracing::enabled!(target: "libav", tracing::Level::INFO)
+    } else {
+        tracing::enabled!(target: "libav", tracing::Level::DEBUG)
+    };
+    if !wanted {
+        return;
+    }
+    let mut line = [0 as std::ffi::c_char; 512];
+    let mut prefix: std::ffi::c_int = 1;
+    // SAFETY: libav hands a valid format and argument list for this call; the
+    // buffer's length is passed and the result is NUL-terminated within it.
+    let text = unsafe {
+        av::ffi::av_log_format_line2(
+            ptr,
+            level,
+            fmt,
+            args,
+            line.as_mut_ptr(),
+            line.len() as std::ffi::c_int,
+            &mut prefix,
+        );
+        std::ffi::CStr::from_ptr(line.as_ptr()).to_string_lossy()
+    };
+    let text = text.trim_end();
+    if error {
+        tracing::info!(target: "libav", "{text}");
+    } else {
+        tracing::debug!(target: "libav", "{text}");
+    }
 }
 
 /// How the decoded pictures are laid out, for the formats this path reads.
@@ -697,6 +752,47 @@ mod tests {
     use std::process::Command;
 
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn libavs_own_messages_go_through_tracing() {
+        static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+        struct W;
+        impl std::io::Write for W {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                LOG.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        init();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(|| W)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::with_default(sub, || {
+            // SAFETY: a format and its one argument, as av_log takes them.
+            unsafe {
+                av::ffi::av_log(
+                    std::ptr::null_mut(),
+                    av::ffi::AV_LOG_ERROR,
+                    c"broken packet %d\n".as_ptr(),
+                    7 as std::ffi::c_int,
+                );
+                av::ffi::av_log(
+                    std::ptr::null_mut(),
+                    av::ffi::AV_LOG_VERBOSE,
+                    c"chatter\n".as_ptr(),
+                );
+            }
+        });
+        let text = String::from_utf8(LOG.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("INFO libav: broken packet 7"), "{text}");
+        assert!(!text.contains("chatter"), "{text}");
+    }
     use crate::ffmpeg::probe::run_ffprobe;
     use crate::options::FfmpegTools;
 
