@@ -41,6 +41,12 @@ impl Sampler {
         }
     }
 
+    /// The first time kept (0 without a start).
+    #[cfg(feature = "libav")]
+    pub(crate) fn start(&self) -> f64 {
+        self.start
+    }
+
     /// The verdict on the frame presented at `pts` seconds from the stream's start.
     pub(crate) fn judge(&mut self, pts: f64) -> Verdict {
         if self.end.is_some_and(|end| pts >= end) {

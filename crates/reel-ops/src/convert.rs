@@ -1,7 +1,9 @@
 //! Colour conversion between every pair of [`PixelFormat`]s.
 //!
 //! RGB and YUV meet through BT.601 with limited ("TV") range, the default of
-//! ffmpeg's swscale: `Y` in 16..=235, `U`/`V` in 16..=240. `Gray8` is full-range luma
+//! ffmpeg's swscale: `Y` in 16..=235, `U`/`V` in 16..=240. YUV read as RGB can also
+//! use BT.709 ([`convert_with_matrix`]), and full-range YUV is first compressed to
+//! limited range ([`full_to_limited_range`]). `Gray8` is full-range luma
 //! (`0.299 R + 0.587 G + 0.114 B`), as ffmpeg's `gray`. Chroma is subsampled by
 //! averaging each 2x2 block (edge pixels repeat on odd sizes) and upsampled by
 //! repeating each sample over its block. All arithmetic is 16-bit fixed point.
@@ -44,10 +46,48 @@ const V_B: i32 = fix(-KB / (2.0 * (1.0 - KR)) * C_SCALE);
 
 // Limited-range YUV -> RGB.
 const RGB_Y: i32 = fix(1.0 / Y_SCALE);
-const R_V: i32 = fix(2.0 * (1.0 - KR) / C_SCALE);
-const G_U: i32 = fix(-2.0 * (1.0 - KB) * KB / KG / C_SCALE);
-const G_V: i32 = fix(-2.0 * (1.0 - KR) * KR / KG / C_SCALE);
-const B_U: i32 = fix(2.0 * (1.0 - KB) / C_SCALE);
+
+/// The colour matrix a YUV picture was encoded with, which decides how it reads as
+/// RGB. Streams that say nothing are BT.601, as swscale reads them by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Matrix {
+    /// ITU-R BT.601 (standard-definition video, JPEG, and the default).
+    #[default]
+    Bt601,
+    /// ITU-R BT.709 (high-definition video).
+    Bt709,
+}
+
+/// The chroma coefficients of limited-range YUV -> RGB for one matrix.
+#[derive(Clone, Copy)]
+struct ToRgb {
+    r_v: i32,
+    g_u: i32,
+    g_v: i32,
+    b_u: i32,
+}
+
+const fn to_rgb(kr: f64, kb: f64) -> ToRgb {
+    let kg = 1.0 - kr - kb;
+    ToRgb {
+        r_v: fix(2.0 * (1.0 - kr) / C_SCALE),
+        g_u: fix(-2.0 * (1.0 - kb) * kb / kg / C_SCALE),
+        g_v: fix(-2.0 * (1.0 - kr) * kr / kg / C_SCALE),
+        b_u: fix(2.0 * (1.0 - kb) / C_SCALE),
+    }
+}
+
+const BT601_TO_RGB: ToRgb = to_rgb(KR, KB);
+const BT709_TO_RGB: ToRgb = to_rgb(0.2126, 0.0722);
+
+impl Matrix {
+    fn to_rgb(self) -> ToRgb {
+        match self {
+            Matrix::Bt601 => BT601_TO_RGB,
+            Matrix::Bt709 => BT709_TO_RGB,
+        }
+    }
+}
 
 // RGB -> full-range gray. The three sum to exactly 1 << SHIFT.
 const GRAY_R: i32 = fix(KR);
@@ -201,6 +241,28 @@ pub fn convert(
     width: u32,
     height: u32,
 ) -> Result<(), OpsError> {
+    convert_with_matrix(
+        src,
+        src_format,
+        dst,
+        dst_format,
+        width,
+        height,
+        Matrix::Bt601,
+    )
+}
+
+/// [`convert`], reading YUV sources as encoded with `matrix` when they become RGB
+/// (everything else is as [`convert`] does it). Allocates nothing.
+pub fn convert_with_matrix(
+    src: &[u8],
+    src_format: PixelFormat,
+    dst: &mut [u8],
+    dst_format: PixelFormat,
+    width: u32,
+    height: u32,
+    matrix: Matrix,
+) -> Result<(), OpsError> {
     let src_len = frame_len(src_format, width, height)?;
     let dst_len = frame_len(dst_format, width, height)?;
     check_len(src_len, src.len())?;
@@ -222,11 +284,14 @@ pub fn convert(
         } else {
             packed_to_yuv::<S, false>(src, w, h, dst)
         }),
-        (Class::Yuv { nv12 }, Class::Packed(d)) => with_order!(d, D => if nv12 {
-            yuv_to_packed::<D, true>(src, w, h, dst)
-        } else {
-            yuv_to_packed::<D, false>(src, w, h, dst)
-        }),
+        (Class::Yuv { nv12 }, Class::Packed(d)) => {
+            let c = matrix.to_rgb();
+            with_order!(d, D => if nv12 {
+                yuv_to_packed::<D, true>(src, w, h, dst, c)
+            } else {
+                yuv_to_packed::<D, false>(src, w, h, dst, c)
+            })
+        }
         (Class::Yuv { .. }, Class::Gray) => {
             for (g, &y) in dst.iter_mut().zip(&src[..w * h]) {
                 *g = Y_TO_GRAY[usize::from(y)];
@@ -259,6 +324,66 @@ pub fn convert(
             }
         }
         (Class::Gray, Class::Gray) => dst.copy_from_slice(src),
+    }
+    Ok(())
+}
+
+/// Full-range ("PC", JPEG) luma to limited range: `16 + Y * 219 / 255`, rounded.
+static FULL_TO_LIMITED_Y: [u8; 256] = {
+    let mut lut = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        lut[i] = (16.0 + i as f64 * Y_SCALE + 0.5) as u8;
+        i += 1;
+    }
+    lut
+};
+
+/// Full-range chroma to limited range: `128 + (C - 128) * 224 / 255`, rounded half
+/// away from 128 (so the mapping is symmetric around grey).
+static FULL_TO_LIMITED_C: [u8; 256] = {
+    let mut lut = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let d = (i as f64 - 128.0) * C_SCALE;
+        let r = if d >= 0.0 {
+            (d + 0.5) as i32
+        } else {
+            -((-d + 0.5) as i32)
+        };
+        lut[i] = (128 + r) as u8;
+        i += 1;
+    }
+    lut
+};
+
+/// Rewrites a full-range ("PC" or JPEG range, as `yuvj420p` and `color_range=pc`
+/// streams carry) YUV picture in place as the limited range every other conversion
+/// here expects: luma `0..=255` to `16..=235`, chroma `0..=255` to `16..=240`, each
+/// through one table. `buf` is tightly packed as [`PixelFormat::planes`] describes
+/// for `format`, which must be [`PixelFormat::Yuv420p`] or [`PixelFormat::Nv12`]
+/// (anything else is [`OpsError::Unsupported`]). Allocates nothing.
+pub fn full_to_limited_range(
+    buf: &mut [u8],
+    format: PixelFormat,
+    width: u32,
+    height: u32,
+) -> Result<(), OpsError> {
+    if !matches!(format, PixelFormat::Yuv420p | PixelFormat::Nv12) {
+        return Err(OpsError::Unsupported {
+            from: format,
+            to: format,
+        });
+    }
+    let len = frame_len(format, width, height)?;
+    check_len(len, buf.len())?;
+    let luma = width as usize * height as usize;
+    let (y, c) = buf[..len].split_at_mut(luma);
+    for v in y {
+        *v = FULL_TO_LIMITED_Y[usize::from(*v)];
+    }
+    for v in c {
+        *v = FULL_TO_LIMITED_C[usize::from(*v)];
     }
     Ok(())
 }
@@ -402,7 +527,7 @@ fn put<D: Packed>(d: &mut [u8], (r, g, b): (u8, u8, u8)) {
 }
 
 crate::simd::multiversion! {
-    fn yuv_to_packed[D: Packed, const NV12: bool](src: &[u8], w: usize, h: usize, dst: &mut [u8]) -> () {
+    fn yuv_to_packed[D: Packed, const NV12: bool](src: &[u8], w: usize, h: usize, dst: &mut [u8], c: ToRgb) -> () {
     let stride = w * D::BPP;
     let cw = w.div_ceil(2);
     let (luma, chroma) = src.split_at(w * h);
@@ -427,7 +552,7 @@ crate::simd::multiversion! {
                 (u_plane[cy * cw + cx], v_plane[cy * cw + cx])
             };
             let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
-            (R_V * v, G_U * u + G_V * v, B_U * u)
+            (c.r_v * v, c.g_u * u + c.g_v * v, c.b_u * u)
         };
         for (cx, (ys, ds)) in yrow
             .chunks_exact(2)
@@ -454,6 +579,24 @@ crate::simd::multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_range_is_compressed_to_limited_range() {
+        // 2x2 yuv420p: four luma samples, one U, one V.
+        let mut buf = [0u8, 255, 128, 1, 0, 255];
+        full_to_limited_range(&mut buf, PixelFormat::Yuv420p, 2, 2).unwrap();
+        assert_eq!(buf, [16, 235, 126, 17, 16, 240]);
+        let mut grey = [9u8, 9, 9, 9, 128, 128];
+        full_to_limited_range(&mut grey, PixelFormat::Nv12, 2, 2).unwrap();
+        assert_eq!(&grey[4..], &[128, 128]);
+        // Every table is monotonic and stays inside the limited range.
+        for i in 0..255 {
+            assert!(FULL_TO_LIMITED_Y[i] <= FULL_TO_LIMITED_Y[i + 1]);
+            assert!(FULL_TO_LIMITED_C[i] <= FULL_TO_LIMITED_C[i + 1]);
+        }
+        assert!(full_to_limited_range(&mut [0u8; 12], PixelFormat::Rgb24, 2, 2).is_err());
+        assert!(full_to_limited_range(&mut [0u8; 5], PixelFormat::Yuv420p, 2, 2).is_err());
+    }
 
     #[test]
     fn coefficients_are_bt601_limited_range() {

@@ -26,6 +26,7 @@ use crate::output::{self, Context};
 #[command(
     after_help = "Examples:\n  reel analyze talk.mp4 --out frames.jsonl --summary summary.json\n  \
     reel analyze match.mkv --every 2 --size 320x180 --json\n  \
+    reel analyze phone.mp4 --start 1:30 --end 2:00.5 --out frames.jsonl\n  \
     reel analyze street.mp4 --model yolov8n --out frames.jsonl\n  \
     reel analyze synthetic:scenes?frames=300 --detector adaptive"
 )]
@@ -38,6 +39,13 @@ pub struct Args {
     /// Analyse at most F frames per second of video.
     #[arg(long, value_name = "F", value_parser = values::positive, allow_negative_numbers = true)]
     sample_fps: Option<f64>,
+    /// Start at this time (seconds like 12.5, or [HH:]MM:SS[.s]); frames keep the
+    /// video's own indices and times.
+    #[arg(long, value_name = "TIME", value_parser = values::time)]
+    start: Option<f64>,
+    /// Stop before the first frame at or after this time (as --start).
+    #[arg(long, value_name = "TIME", value_parser = values::time)]
+    end: Option<f64>,
     /// Analysis size (default: the scene detector's usual reduced size).
     #[arg(long, value_name = "WxH")]
     size: Option<FrameSize>,
@@ -125,7 +133,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         every: args.every.unwrap_or(1),
         fps: args.sample_fps,
         ..Sampling::all()
-    };
+    }
+    .between(args.start, args.end);
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
     let cache = output::open_cache(&settings);

@@ -24,6 +24,7 @@ use crate::output::{self, Context};
     after_help = "Examples:\n  reel detect street.mp4 --model yolov8n --out dets.jsonl\n  \
     reel detect match.mkv --model ./yolov8s.safetensors --classes person,car --json\n  \
     reel detect cam.mp4 --model yolov8m --device cuda:0 --batch 16 --every 5\n  \
+    reel detect long.mp4 --model yolov8n --start 00:10:00 --end 00:12:30.5\n  \
     reel detect street.mp4 --model yolov8n --plugin 'pixelate:labels=[\"person\"]' --out-video hidden.mp4\n\n\
     Named models come from the Hugging Face hub (lmz/candle-yolo-v8) through its cache\n\
     ($HF_HOME/hub, else ~/.cache/huggingface/hub); without a network, pass a local\n\
@@ -40,6 +41,13 @@ pub struct Args {
     /// Detect in one frame in N.
     #[arg(long, value_name = "N", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
     every: Option<u32>,
+    /// Start at this time (seconds like 12.5, or [HH:]MM:SS[.s]); frames keep the
+    /// video's own indices and times.
+    #[arg(long, value_name = "TIME", value_parser = values::time)]
+    start: Option<f64>,
+    /// Stop before the first frame at or after this time (as --start).
+    #[arg(long, value_name = "TIME", value_parser = values::time)]
+    end: Option<f64>,
     /// Write one JSON line per frame here.
     #[arg(long, value_name = "DETS.jsonl")]
     out: Option<PathBuf>,
@@ -82,7 +90,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     spec.decode.sampling = Sampling {
         every: args.every.unwrap_or(1),
         ..Sampling::all()
-    };
+    }
+    .between(args.start, args.end);
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
     output::refuse_clobbering(

@@ -56,6 +56,31 @@ pub fn bytes(s: &str) -> Result<u64, String> {
     }
 }
 
+/// A time in the video, in seconds: `12.5`, `MM:SS(.s)` or `HH:MM:SS(.s)`
+/// (`1:02.5` and `00:01:02.5` are both 62.5 s), at least 0.
+pub fn time(s: &str) -> Result<f64, String> {
+    let bad = || format!("`{s}` is not a time (seconds like 12.5, or [HH:]MM:SS[.s])");
+    let parts: Vec<&str> = s.trim().split(':').collect();
+    if parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+        return Err(bad());
+    }
+    let mut total = 0.0;
+    for (i, part) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        // Hours and minutes are whole; minutes and seconds after a colon are below 60.
+        let v: f64 = if last {
+            part.parse().map_err(|_| bad())?
+        } else {
+            f64::from(part.parse::<u32>().map_err(|_| bad())?)
+        };
+        if !v.is_finite() || v < 0.0 || (i > 0 && v >= 60.0) {
+            return Err(bad());
+        }
+        total = total * 60.0 + v;
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +97,16 @@ mod tests {
         assert!(class("persn").is_err());
         assert_eq!(class("person"), Ok("person".to_string()));
         assert!(bytes("0").is_err());
+    }
+
+    #[test]
+    fn times_are_seconds_or_clock_times() {
+        assert_eq!(time("12.5"), Ok(12.5));
+        assert_eq!(time("1:02.5"), Ok(62.5));
+        assert_eq!(time("00:01:02.5"), Ok(62.5));
+        assert_eq!(time("2:00:00"), Ok(7200.0));
+        for bad in ["", "-1", "1:60", "1::2", "a", "1:2:3:4", "nan", "1.5:00"] {
+            assert!(time(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -520,3 +520,58 @@ fn the_demo_finds_the_true_cuts() {
     let out = reel(&["demo", "--input", "clip.mp4"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_window_gives_the_lines_of_a_full_run_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (video, _) = concat_video(
+        d,
+        "w.mp4",
+        "160x120",
+        &[("testsrc2", 100), ("mandelbrot", 100)],
+    );
+    let video = video.to_str().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out_path = d.join(name);
+        let mut args = vec![
+            "analyze",
+            video,
+            "--no-cache",
+            "--out",
+            out_path.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = reel(&args);
+        assert!(out.status.success(), "{out:?}");
+        lines(&out_path)
+    };
+    let full = run("full.jsonl", &[]);
+    assert_eq!(full.len(), 200);
+    for (extra, from, to) in [
+        (
+            &["--start", "2.5", "--end", "00:00:06"][..],
+            63usize,
+            150usize,
+        ),
+        (&["--start", "0:05"][..], 125, 200),
+    ] {
+        let window = run("w.jsonl", extra);
+        let want = &full[from..to];
+        assert_eq!(window.len(), want.len(), "{extra:?}");
+        for (i, (a, b)) in window.iter().zip(want).enumerate() {
+            assert_eq!(a["frame"], b["frame"], "{extra:?}");
+            assert_eq!(a["pts"], b["pts"]);
+            assert_eq!(a["brightness"], b["brightness"]);
+            assert_eq!(a["sharpness"], b["sharpness"]);
+            // The first frame of a window has no predecessor to differ from.
+            if i > 0 {
+                assert_eq!(a, b, "{extra:?}");
+            }
+        }
+    }
+    // A time that is not one is a usage error naming the flag.
+    let out = reel(&["analyze", video, "--start", "1:75"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--start"));
+}

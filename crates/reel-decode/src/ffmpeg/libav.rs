@@ -10,19 +10,22 @@
 //! the copy cost.
 //!
 //! Only inputs this path reads exactly as the child process would are taken: a local
-//! file, software decoding, no rotation, an 8-bit limited-range 4:2:0 or grey
-//! stream, and no particular ffmpeg program named (`REEL_FFMPEG`). Anything else, and any input libav cannot open, goes to the child process
+//! file, software decoding, no rotation, an 8-bit 4:2:0 (limited or full range) or
+//! grey stream, and no particular ffmpeg program named (`REEL_FFMPEG`). Anything else, and any input libav cannot open, goes to the child process
 //! ([`open`] answers `None`), which keeps its own error reports.
 //!
 //! Frames are close to ffmpeg's own conversion, not bit-identical: the resize is
-//! reel-ops' area filter and the colour conversion reel-ops' BT.601 one.
+//! reel-ops' area filter and the colour conversion reel-ops' (BT.709 when the stream
+//! says so, else BT.601, as swscale chooses by default). A full-range
+//! stream (`yuvj420p`, or `color_range=pc`) is resized as it is, then compressed to
+//! limited range by reel-ops' tables before that conversion.
 
 use std::sync::Once;
 
 use ffmpeg_next as av;
 use ffmpeg_next::packet::Mut as _;
 use reel_frame::{Frame, PixelFormat};
-use reel_ops::convert::convert;
+use reel_ops::convert::{Matrix, convert_with_matrix, full_to_limited_range};
 use reel_ops::resize::{Filter, Resizer, StridedPlane};
 use reel_pool::FramePool;
 
@@ -37,6 +40,19 @@ use crate::{frame_buffer, hw};
 /// Decoding errors tolerated (concealed, with a warning) outside strict mode before
 /// the stream is declared corrupt.
 const MAX_CONCEALED: u64 = 1000;
+
+/// Where a seek for the sampling's start stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seeked {
+    /// No picture decoded since the seek.
+    Unchecked,
+    /// The first picture was at or before the start.
+    Checked,
+}
+
+/// Seeks for a start this far (seconds) past the beginning and more; nearer, the
+/// frames are decoded and dropped from the first.
+const SEEK_FROM: f64 = 1.0;
 
 /// A video file decoded in this process by libavcodec.
 pub struct LibavSource {
@@ -61,15 +77,27 @@ pub struct LibavSource {
     native: PixelFormat,
     /// The same, as libav names it.
     native_av: av::format::Pixel,
+    /// The stream is full-range YUV: the resized picture is rewritten to limited
+    /// range before it is converted or delivered.
+    full_range: bool,
+    /// The stream's colour matrix, for a conversion to RGB.
+    matrix: Matrix,
 
     resizer: Resizer,
     /// The resized picture in the stream's format, before conversion.
     scratch: Vec<u8>,
     /// Frames decoded so far (the next frame's index).
     next: u64,
+    /// The demuxer was sent to a keyframe before the sampling's start: indices come
+    /// from the pictures' times (constant frame rate only), and the first picture is
+    /// checked to be no later than the start (else the file is read from its
+    /// beginning after all).
+    seeked: Option<Seeked>,
     /// Decoding errors concealed so far.
     concealed: u64,
     counts: crate::DecodeCounts,
+    /// Pictures the decoder produced (after a seek, only those it really decoded).
+    pictures: u64,
     last: Position,
     last_pts: Option<f64>,
     draining: bool,
@@ -88,25 +116,97 @@ impl std::fmt::Debug for LibavSource {
     }
 }
 
-/// Keeps libav quiet: reel reports decoding trouble through its own errors and
-/// `tracing`, not as lines on stderr in the middle of a progress bar.
+/// Routes libav's own messages through `tracing` (target `libav`: errors at info,
+/// warnings at debug), never as raw lines on stderr in the middle of a progress
+/// bar; reel reports decoding trouble through its own errors. Where the C
+/// `va_list` cannot be named (other than x86-64 here), libav is kept quiet.
 fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            av::util::log::set_level(av::util::log::Level::Warning);
+            // SAFETY: the callback is a plain function that lives for the program.
+            unsafe { av::ffi::av_log_set_callback(Some(log_to_tracing)) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
         av::util::log::set_level(av::util::log::Level::Quiet);
     });
 }
 
-/// The reel-ops format and libav's for a stream's pixel format (as ffprobe names
-/// it), for the formats this path reads: 8-bit, limited range (the full-range
-/// `yuvj` formats need other conversion tables, so they go to the child process).
-fn native_format(name: &str) -> Option<(PixelFormat, av::format::Pixel)> {
-    match name {
-        "yuv420p" => Some((PixelFormat::Yuv420p, av::format::Pixel::YUV420P)),
-        "nv12" => Some((PixelFormat::Nv12, av::format::Pixel::NV12)),
-        "gray" => Some((PixelFormat::Gray8, av::format::Pixel::GRAY8)),
-        _ => None,
+/// libav's log callback: formats the message with libav's own formatter into a
+/// stack buffer (no allocation unless a subscriber takes it) and hands it to
+/// `tracing`.
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn log_to_tracing(
+    ptr: *mut std::ffi::c_void,
+    level: std::ffi::c_int,
+    fmt: *const std::ffi::c_char,
+    args: *mut av::ffi::__va_list_tag,
+) {
+    if level > av::ffi::AV_LOG_WARNING || fmt.is_null() {
+        return;
     }
+    let error = level <= av::ffi::AV_LOG_ERROR;
+    let wanted = if error {
+        tracing::enabled!(target: "libav", tracing::Level::INFO)
+    } else {
+        tracing::enabled!(target: "libav", tracing::Level::DEBUG)
+    };
+    if !wanted {
+        return;
+    }
+    let mut line = [0 as std::ffi::c_char; 512];
+    let mut prefix: std::ffi::c_int = 1;
+    // SAFETY: libav hands a valid format and argument list for this call; the
+    // buffer's length is passed and the result is NUL-terminated within it.
+    let text = unsafe {
+        av::ffi::av_log_format_line2(
+            ptr,
+            level,
+            fmt,
+            args,
+            line.as_mut_ptr(),
+            line.len() as std::ffi::c_int,
+            &mut prefix,
+        );
+        std::ffi::CStr::from_ptr(line.as_ptr()).to_string_lossy()
+    };
+    let text = text.trim_end();
+    if error {
+        tracing::info!(target: "libav", "{text}");
+    } else {
+        tracing::debug!(target: "libav", "{text}");
+    }
+}
+
+/// How the decoded pictures are laid out, for the formats this path reads.
+#[derive(Debug, Clone, Copy)]
+struct Native {
+    /// The planes' layout, as reel-ops names it.
+    format: PixelFormat,
+    /// The same, as libav names it.
+    av: av::format::Pixel,
+    /// Full-range ("PC", JPEG) YUV: rewritten to limited range after the resize.
+    full_range: bool,
+}
+
+/// The layout of a stream's pixel format (as ffprobe names it), for the 8-bit
+/// formats this path reads: 4:2:0 planar or NV12, limited or full range (`yuvj420p`),
+/// and grey.
+fn native_format(name: &str) -> Option<Native> {
+    let (format, av, full_range) = match name {
+        "yuv420p" => (PixelFormat::Yuv420p, av::format::Pixel::YUV420P, false),
+        "yuvj420p" => (PixelFormat::Yuv420p, av::format::Pixel::YUVJ420P, true),
+        "nv12" => (PixelFormat::Nv12, av::format::Pixel::NV12, false),
+        "gray" => (PixelFormat::Gray8, av::format::Pixel::GRAY8, false),
+        _ => return None,
+    };
+    Some(Native {
+        format,
+        av,
+        full_range,
+    })
 }
 
 /// What ffprobe would say about a local file's first video stream, read in process
@@ -219,11 +319,7 @@ pub(crate) fn probe_facts(input: &Input, limits: &Limits) -> Result<StreamFacts,
 }
 
 /// The stream's format when `input` is for this path, else why not.
-fn eligible(
-    inp: &Input,
-    opts: &DecodeOptions,
-    info: &VideoInfo,
-) -> Result<(PixelFormat, av::format::Pixel), String> {
+fn eligible(inp: &Input, opts: &DecodeOptions, info: &VideoInfo) -> Result<Native, String> {
     if !inp.is_local_file() {
         return Err("not a local file".into());
     }
@@ -258,8 +354,8 @@ pub(crate) fn open(
     // The same probe as the child process (remembered, so not run twice): the
     // stream's facts and the file's errors are reported the same way.
     let facts = probe(&inp, &opts.tools, &opts.limits)?;
-    let (native, native_av) = match eligible(&inp, opts, &facts.info) {
-        Ok(formats) => formats,
+    let mut layout = match eligible(&inp, opts, &facts.info) {
+        Ok(layout) => layout,
         Err(why) => {
             tracing::debug!(input, why, "decoding in an ffmpeg child process");
             return Ok(None);
@@ -285,6 +381,11 @@ pub(crate) fn open(
             .ok_or(av::Error::StreamNotFound)?;
         let tb = stream.time_base();
         let start = stream.start_time();
+        // SAFETY: one field of the stream's parameters, which the demuxer owns.
+        let (range, space) = unsafe {
+            let p = &*stream.parameters().as_ptr();
+            (p.color_range, p.color_space)
+        };
         let mut ctx = av::codec::context::Context::from_parameters(stream.parameters())?;
         // Frame threads with libavcodec's own count, as the ffmpeg program decodes.
         ctx.set_threading(av::threading::Config {
@@ -293,20 +394,33 @@ pub(crate) fn open(
             ..Default::default()
         });
         let decoder = ctx.decoder().video()?;
-        Ok((demuxer, decoder, tb, start))
+        Ok((demuxer, decoder, tb, start, range, space))
     })();
-    let (demuxer, decoder, tb, start) = match opened {
+    let (demuxer, decoder, tb, start, range, space) = match opened {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(input, error = %e, "libav cannot open it; decoding in an ffmpeg child process");
             return Ok(None);
         }
     };
+    // A yuv stream flagged full range (`color_range=pc`) is read as yuvj is.
+    if range == av::ffi::AVColorRange::AVCOL_RANGE_JPEG && layout.format != PixelFormat::Gray8 {
+        layout.full_range = true;
+    }
+    // HD video says BT.709; a stream that says nothing is read as BT.601, as
+    // swscale reads it.
+    let matrix = if space == av::ffi::AVColorSpace::AVCOL_SPC_BT709 {
+        Matrix::Bt709
+    } else {
+        Matrix::Bt601
+    };
     let time_base = if tb.denominator() != 0 && tb.numerator() > 0 {
         f64::from(tb.numerator()) / f64::from(tb.denominator())
     } else {
         0.0
     };
+    let mut demuxer = demuxer;
+    let seeked = seek_for_start(&mut demuxer, opts, &facts, time_base, start);
     let base_size = opts.size.unwrap_or(facts.info.display_size());
     opts.limits
         .check(input, u64::from(base_size.0), u64::from(base_size.1))?;
@@ -329,19 +443,51 @@ pub(crate) fn open(
         start_pts: if start == i64::MIN { 0 } else { start },
         packet: av::Packet::empty(),
         picture: av::frame::Video::empty(),
-        native,
-        native_av,
+        native: layout.format,
+        native_av: layout.av,
+        full_range: layout.full_range,
+        matrix,
         resizer: Resizer::new(Filter::Area),
         scratch: Vec::new(),
         next: 0,
+        seeked,
         concealed: 0,
         counts: crate::DecodeCounts::default(),
+        pictures: 0,
         last: Position::START,
         last_pts: None,
         draining: false,
         resend: false,
         done: false,
     }))
+}
+
+/// Sends the demuxer to the keyframe before a sampling start that is
+/// [`SEEK_FROM`] or more into a constant-rate stream with timestamps; `None` when it
+/// does not (the frames before the start are then decoded and dropped from the
+/// first, as they are after the seek).
+fn seek_for_start(
+    demuxer: &mut av::format::context::Input,
+    opts: &DecodeOptions,
+    facts: &StreamFacts,
+    time_base: f64,
+    start_pts: i64,
+) -> Option<Seeked> {
+    let start = opts.sampling.start.filter(|s| *s >= SEEK_FROM)?;
+    if !facts.constant_rate || facts.info.fps <= 0.0 || time_base <= 0.0 || start_pts == i64::MIN {
+        return None;
+    }
+    // Half a second early: containers index by decoding time, pictures are judged
+    // by presentation time.
+    let target = start_pts as f64 * time_base + start - 0.5;
+    let ts = (target * f64::from(av::ffi::AV_TIME_BASE)) as i64;
+    match demuxer.seek(ts, ..ts) {
+        Ok(()) => Some(Seeked::Unchecked),
+        Err(e) => {
+            tracing::debug!(error = %e, "seeking failed; decoding from the beginning");
+            None
+        }
+    }
 }
 
 impl LibavSource {
@@ -377,10 +523,22 @@ impl LibavSource {
         loop {
             match self.decoder.receive_frame(&mut self.picture) {
                 Ok(()) => {
-                    let index = self.next;
-                    self.next += 1;
-                    self.counts.set_decoded(self.next);
+                    let mut index = self.next;
                     let pts = self.seconds(index);
+                    if let Some(seeked) = self.seeked {
+                        let start = self.sampler.start();
+                        if seeked == Seeked::Unchecked && pts > start {
+                            // Landed after the start: read from the beginning.
+                            self.rewind()?;
+                            continue;
+                        }
+                        self.seeked = Some(Seeked::Checked);
+                        // Constant rate: the picture's time says which frame it is.
+                        index = (pts * self.info.fps).round().max(0.0) as u64;
+                    }
+                    self.next = index + 1;
+                    self.pictures += 1;
+                    self.counts.set_decoded(self.pictures);
                     self.last_pts = Some(pts);
                     match self.sampler.judge(pts) {
                         Verdict::End => return Ok(None),
@@ -404,6 +562,21 @@ impl LibavSource {
                 Err(e) => self.conceal(e)?,
             }
         }
+    }
+
+    /// Back to the file's first packet, after a seek that went too far.
+    fn rewind(&mut self) -> Result<(), DecodeError> {
+        tracing::debug!(input = %self.input, "the seek passed the start; decoding from the beginning");
+        self.demuxer
+            .seek(i64::MIN, ..)
+            .map_err(|e| self.corrupt(format!("seeking back to the beginning failed: {e}")))?;
+        self.decoder.flush();
+        self.seeked = None;
+        self.next = 0;
+        self.last_pts = None;
+        self.resend = false;
+        self.draining = false;
+        Ok(())
     }
 
     /// A decoding error: the end of the stream in strict mode or after too many,
@@ -493,7 +666,14 @@ impl LibavSource {
             )));
         }
         // A picture whose format changed mid-stream is not what the probe said.
-        if self.picture.format() != self.native_av {
+        // (A full-range stream may be handed out as yuvj420p or as yuv420p flagged
+        // full range: the planes are the same.)
+        let format = self.picture.format();
+        let same = format == self.native_av
+            || (self.full_range
+                && self.native_av == av::format::Pixel::YUVJ420P
+                && format == av::format::Pixel::YUV420P);
+        if !same {
             let to = self
                 .picture
                 .format()
@@ -528,7 +708,7 @@ impl LibavSource {
             };
         }
         let views = &views[..expected];
-        if self.format == self.native {
+        if self.format == self.native && !self.full_range {
             self.resizer
                 .resize_strided(views, pw, ph, &mut buf, size.0, size.1, self.native)
                 .map_err(ops)?;
@@ -551,13 +731,18 @@ impl LibavSource {
                     self.native,
                 )
                 .map_err(ops)?;
-            convert(
+            if self.full_range {
+                full_to_limited_range(&mut self.scratch[..len], self.native, size.0, size.1)
+                    .map_err(ops)?;
+            }
+            convert_with_matrix(
                 &self.scratch[..len],
                 self.native,
                 &mut buf,
                 self.format,
                 size.0,
                 size.1,
+                self.matrix,
             )
             .map_err(ops)?;
         }
@@ -575,6 +760,47 @@ mod tests {
     use std::process::Command;
 
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn libavs_own_messages_go_through_tracing() {
+        static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+        struct W;
+        impl std::io::Write for W {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                LOG.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        init();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(|| W)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::with_default(sub, || {
+            // SAFETY: a format and its one argument, as av_log takes them.
+            unsafe {
+                av::ffi::av_log(
+                    std::ptr::null_mut(),
+                    av::ffi::AV_LOG_ERROR,
+                    c"broken packet %d\n".as_ptr(),
+                    7 as std::ffi::c_int,
+                );
+                av::ffi::av_log(
+                    std::ptr::null_mut(),
+                    av::ffi::AV_LOG_VERBOSE,
+                    c"chatter\n".as_ptr(),
+                );
+            }
+        });
+        let text = String::from_utf8(LOG.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("INFO libav: broken packet 7"), "{text}");
+        assert!(!text.contains("chatter"), "{text}");
+    }
     use crate::ffmpeg::probe::run_ffprobe;
     use crate::options::FfmpegTools;
 

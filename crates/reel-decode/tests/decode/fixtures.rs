@@ -110,7 +110,7 @@ pub fn vp9_webm() -> PathBuf {
     )
 }
 
-/// 1 s of smptebars at 30000/1001 fps, MJPEG in MOV (full-range yuvj422p).
+/// 1 s of smptebars at 30000/1001 fps, MJPEG in MOV (full-range yuvj420p).
 #[rustfmt::skip]
 pub fn mjpeg_mov() -> PathBuf {
     video(

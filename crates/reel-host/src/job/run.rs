@@ -611,9 +611,10 @@ fn cache_key(spec: &JobSpec) -> String {
         spec.decode.keep_going,
         spec.decode.sequence_fps,
         // In-process frames are resized and converted by reel-ops, not swscale:
-        // close, not identical, so the two builds keep apart entries.
+        // close, not identical, so the two builds keep apart entries. (The "2":
+        // full-range and BT.709 streams are read in process, with their own tables.)
         if reel_decode::LIBAV {
-            "libav"
+            "libav2"
         } else {
             "ffmpeg"
         }
