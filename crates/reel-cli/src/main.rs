@@ -51,6 +51,8 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Detect objects with a YOLOv8 model, frame by frame, in batches.
     Detect(cmd::detect::Args),
+    /// Many videos at once over one memory budget; resumable, shardable across machines.
+    Batch(cmd::batch::Args),
     /// Analyse a generated video with known cuts and show what was found.
     Demo(cmd::demo::Args),
     /// Show what a video (or image sequence, Y4M file, synthetic: source) holds.
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => cmd::analyze::run(&ctx, args),
         Command::Detect(args) => cmd::detect::run(&ctx, args),
+        Command::Batch(args) => cmd::batch::run(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
         Command::Probe(args) => cmd::probe::run(&ctx, args),
         Command::System(args) => cmd::system::run(&ctx, args),

@@ -8,6 +8,7 @@
 //! line, terminals or progress bars, which belong to `reel-cli`.
 #![deny(missing_docs)]
 
+pub mod batch;
 pub mod cache;
 pub mod config;
 pub mod job;

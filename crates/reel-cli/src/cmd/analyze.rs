@@ -7,15 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use reel_decode::{HwAccel, Sampling};
-use reel_host::config::{Config, FrameSize};
-use reel_host::job::{
-    AnalysisRequest, JobIo, JobSummary, PluginRequest, Resources, SceneDetector, VideoOut,
-};
+use reel_decode::HwAccel;
+use reel_host::config::Config;
+use reel_host::job::{JobIo, JobSummary, PluginRequest, Resources, VideoOut};
 use reel_host::plugins::{Catalog, SearchPath};
 use reel_sched::Mode;
 
 use crate::cmd::decode_args::DecodeArgs;
+use crate::cmd::analysis_args::AnalysisArgs;
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
 use crate::cmd::values;
@@ -33,31 +32,8 @@ use crate::output::{self, Context};
 pub struct Args {
     /// The video: a file, a URL, a .y4m file, an image sequence or a synthetic: URI.
     input: String,
-    /// Analyse one frame in N.
-    #[arg(long, value_name = "N", conflicts_with = "sample_fps", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
-    every: Option<u32>,
-    /// Analyse at most F frames per second of video.
-    #[arg(long, value_name = "F", value_parser = values::positive, allow_negative_numbers = true)]
-    sample_fps: Option<f64>,
-    /// Start at this time (seconds like 12.5, or [HH:]MM:SS[.s]); frames keep the
-    /// video's own indices and times.
-    #[arg(long, value_name = "TIME", value_parser = values::time)]
-    start: Option<f64>,
-    /// Stop before the first frame at or after this time (as --start).
-    #[arg(long, value_name = "TIME", value_parser = values::time)]
-    end: Option<f64>,
-    /// Analysis size (default: the scene detector's usual reduced size).
-    #[arg(long, value_name = "WxH")]
-    size: Option<FrameSize>,
-    /// Content detector threshold (default 27).
-    #[arg(long, value_name = "T", value_parser = values::positive, allow_negative_numbers = true)]
-    threshold: Option<f64>,
-    /// Shortest scene, in frames (default 15).
-    #[arg(long, value_name = "N", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
-    min_scene_len: Option<u32>,
-    /// Scene detector: content (HSV delta) or adaptive (ratio to the rolling mean).
-    #[arg(long, value_name = "KIND", default_value = "content", value_parser = parse_detector)]
-    detector: SceneDetector,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
     /// Also detect objects with this YOLOv8 model (yolov8n … yolov8x, or a
     /// .safetensors file): each frame's line gets its detections.
     #[arg(long, value_name = "MODEL")]
@@ -91,14 +67,6 @@ pub struct Args {
     json: bool,
 }
 
-fn parse_detector(s: &str) -> Result<SceneDetector, String> {
-    match s {
-        "content" => Ok(SceneDetector::Content),
-        "adaptive" => Ok(SceneDetector::Adaptive),
-        _ => Err(format!("unknown detector `{s}` (content or adaptive)")),
-    }
-}
-
 /// Runs `reel analyze`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let mut flags = Config {
@@ -106,20 +74,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         batch_size: args.model_args.batch,
         ..Config::default()
     };
-    flags.analyze.size = args.size;
-    flags.analyze.threshold = args.threshold;
-    flags.analyze.min_scene_len = args.min_scene_len;
+    args.analysis.flags(&mut flags);
     if args.no_cache {
         flags.cache.enabled = Some(false);
     }
     let settings = ctx.settings(flags)?;
 
-    let analysis = AnalysisRequest {
-        size: settings.analyze.size.map(|s| (s.width, s.height)),
-        detector: args.detector,
-        threshold: settings.analyze.threshold,
-        min_scene_len: settings.analyze.min_scene_len,
-    };
+    let analysis = args.analysis.request(&settings);
     let model = args
         .model
         .as_deref()
@@ -129,12 +90,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
     spec.decode.hwaccel = args.hwaccel;
     args.decode.apply(&mut spec.decode);
-    spec.decode.sampling = Sampling {
-        every: args.every.unwrap_or(1),
-        fps: args.sample_fps,
-        ..Sampling::all()
-    }
-    .between(args.start, args.end);
+    spec.decode.sampling = args.analysis.sampling();
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
     let cache = output::open_cache(&settings);

@@ -1,6 +1,8 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub mod analysis_args;
 pub mod analyze;
+pub mod batch;
 pub mod cache;
 pub mod decode_args;
 pub mod demo;
