@@ -13,8 +13,8 @@ use reel_host::job::{JobIo, JobSummary, PluginRequest, Resources, VideoOut};
 use reel_host::plugins::{Catalog, SearchPath};
 use reel_sched::Mode;
 
-use crate::cmd::decode_args::DecodeArgs;
 use crate::cmd::analysis_args::AnalysisArgs;
+use crate::cmd::decode_args::DecodeArgs;
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
 use crate::cmd::values;

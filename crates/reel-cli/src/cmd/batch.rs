@@ -26,8 +26,8 @@ use reel_sched::Mode;
 use serde::Serialize;
 
 use crate::cmd::analysis_args::AnalysisArgs;
-use crate::cmd::decode_args::DecodeArgs;
 use crate::cmd::analyze::plugin_requests;
+use crate::cmd::decode_args::DecodeArgs;
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
 use crate::cmd::values;
