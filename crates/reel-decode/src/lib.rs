@@ -118,11 +118,10 @@ pub fn open(
         Route::Y4m => Box::new(y4m::Y4mSource::open(input, opts, pool)?),
         Route::Images => Box::new(images::ImageSequence::open(input, opts, pool)?),
         Route::Ffmpeg => {
-            #[cfg(feature = "libav")]
             if opts.backend == Backend::Libav
-                && let Some(source) = ffmpeg::libav::open(input, opts, pool)?
+                && let Some(source) = ffmpeg::libav::open_source(input, opts, pool)?
             {
-                return Ok(Box::new(source));
+                return Ok(source);
             }
             Box::new(ffmpeg::FfmpegSource::open(input, opts, pool)?)
         }

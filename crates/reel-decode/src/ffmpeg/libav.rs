@@ -240,19 +240,7 @@ pub(crate) fn probe_facts(input: &Input, limits: &Limits) -> Result<StreamFacts,
     if w == 0 || h == 0 || limits.check(input.name(), w, h).is_err() {
         return Err(format!("picture size {w}x{h}"));
     }
-    // SAFETY: as above; the descriptor table is static.
-    let pixel_format = unsafe {
-        let name = av::ffi::av_get_pix_fmt_name(
-            std::mem::transmute::<i32, av::ffi::AVPixelFormat>(format),
-        );
-        if name.is_null() {
-            "unknown".to_string()
-        } else {
-            std::ffi::CStr::from_ptr(name)
-                .to_string_lossy()
-                .into_owned()
-        }
-    };
+    let pixel_format = pixel_format_name(format);
     let rate = |r: av::Rational| {
         (r.denominator() > 0 && r.numerator() > 0)
             .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
@@ -345,6 +333,36 @@ fn eligible(inp: &Input, opts: &DecodeOptions, info: &VideoInfo) -> Result<Nativ
 
 /// Opens `input` in process when it qualifies; `Ok(None)` sends it to the child
 /// process (the reason is logged at debug level).
+/// libav's name for the pixel format numbered `format` in a stream's parameters,
+/// found by walking libav's descriptor table (a number it does not know, say from
+/// a newer file than the library, is "unknown" rather than an invalid enum value).
+fn pixel_format_name(format: i32) -> String {
+    // SAFETY: the descriptor table is static and `av_pix_fmt_desc_next` walks it
+    // from the start (null) to its end (null); each descriptor's name is a static C
+    // string.
+    unsafe {
+        let mut desc = av::ffi::av_pix_fmt_desc_next(std::ptr::null());
+        while !desc.is_null() {
+            if av::ffi::av_pix_fmt_desc_get_id(desc) as i32 == format && !(*desc).name.is_null() {
+                return std::ffi::CStr::from_ptr((*desc).name)
+                    .to_string_lossy()
+                    .into_owned();
+            }
+            desc = av::ffi::av_pix_fmt_desc_next(desc);
+        }
+    }
+    "unknown".to_string()
+}
+
+/// [`open`] for the dispatcher, which holds every source behind the trait.
+pub(crate) fn open_source(
+    input: &str,
+    opts: &DecodeOptions,
+    pool: &FramePool,
+) -> Result<Option<Box<dyn crate::VideoSource>>, DecodeError> {
+    Ok(open(input, opts, pool)?.map(|s| Box::new(s) as Box<dyn crate::VideoSource>))
+}
+
 pub(crate) fn open(
     input: &str,
     opts: &DecodeOptions,
@@ -760,6 +778,16 @@ mod tests {
     use std::process::Command;
 
     use super::*;
+
+    #[test]
+    fn pixel_formats_are_named_from_libavs_table_and_strangers_are_unknown() {
+        let yuv420p = av::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32;
+        let nv12 = av::ffi::AVPixelFormat::AV_PIX_FMT_NV12 as i32;
+        assert_eq!(pixel_format_name(yuv420p), "yuv420p");
+        assert_eq!(pixel_format_name(nv12), "nv12");
+        assert_eq!(pixel_format_name(-1), "unknown");
+        assert_eq!(pixel_format_name(1_000_000), "unknown");
+    }
 
     #[cfg(target_arch = "x86_64")]
     #[test]

@@ -18,6 +18,9 @@ mod decode;
 mod encode;
 #[cfg(feature = "libav")]
 pub(crate) mod libav;
+#[cfg(not(feature = "libav"))]
+#[path = "no_libav.rs"]
+pub(crate) mod libav;
 mod log;
 mod probe;
 

@@ -123,7 +123,6 @@ pub(crate) fn probe(
         }
     }
     // A program named by the caller (or `REEL_FFPROBE`) is honoured.
-    #[cfg(feature = "libav")]
     let in_process = (tools.ffprobe == std::path::Path::new("ffprobe"))
         .then(|| {
             super::libav::probe_facts(input, limits)
@@ -131,8 +130,6 @@ pub(crate) fn probe(
                 .ok()
         })
         .flatten();
-    #[cfg(not(feature = "libav"))]
-    let in_process = None;
     let facts = match in_process {
         Some(facts) => facts,
         None => run_ffprobe(input, tools, limits)?,
