@@ -23,14 +23,23 @@ fn start(dir: &Path, args: &[&str]) -> Child {
         .args(args)
         .env_remove("RUST_LOG")
         .env("REEL_CACHE_DIR", dir.join("cache"))
-        // A named ffmpeg: the video is decoded by a child process, which these
-        // tests stop and look for.
-        .env("REEL_FFMPEG", "ffmpeg")
+        // A named ffmpeg (its full path, not the default name): the video is
+        // decoded by a child process, which these tests stop and look for, even in
+        // a build that decodes in process.
+        .env("REEL_FFMPEG", ffmpeg_path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// The `ffmpeg` program on `PATH`.
+fn ffmpeg_path() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("ffmpeg"))
+        .find(|p| p.is_file())
+        .expect("ffmpeg on PATH")
 }
 
 /// Waits for `child` to end; one that does not end in time is killed and fails.
