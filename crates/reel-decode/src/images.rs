@@ -84,7 +84,11 @@ impl Pattern {
             let zero_pad = digits.starts_with('0');
             // Wider than any file name (or than a number can be): kept as too wide,
             // refused by `files`.
-            let width = digits.parse::<usize>().unwrap_or(usize::MAX);
+            let width = if digits.is_empty() {
+                0
+            } else {
+                digits.parse::<usize>().unwrap_or(usize::MAX)
+            };
             spec = Some((width, zero_pad));
         }
         let (width, zero_pad) = spec?;

@@ -149,7 +149,7 @@ struct RunArgs {
     stall_timeout: Duration,
     /// none: every input in this process; process: each in a child reel, so that
     /// even a crash takes only that input.
-    #[arg(long, value_name = "none|process", default_value = "none", value_parser = parse_isolate)]
+    #[arg(long, value_name = "none|process", default_value = "none", value_parser = parse_isolate, action = clap::ArgAction::Set)]
     isolate: bool,
     #[command(flatten)]
     analysis: AnalysisArgs,

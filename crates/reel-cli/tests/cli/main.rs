@@ -1,6 +1,7 @@
 //! End-to-end tests of the `reel` binary: exit statuses, JSON output, error lines.
 
 mod analyze;
+mod batch;
 mod cache;
 mod contract;
 mod detect;
