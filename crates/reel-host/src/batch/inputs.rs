@@ -43,7 +43,16 @@ pub fn expand(items: &[String], cwd: &Path) -> Result<Vec<PathBuf>, BatchError> 
         }
         if item.contains(['*', '?', '[']) {
             let pattern = path.to_string_lossy().into_owned();
-            let matches = glob::glob(&pattern).map_err(|e| BatchError::Inputs {
+            let matches = glob::glob_with(
+                &pattern,
+                // As a shell expands it: `*` does not match a leading dot, so
+                // hidden files stay out, as they do from a directory.
+                glob::MatchOptions {
+                    require_literal_leading_dot: true,
+                    ..glob::MatchOptions::new()
+                },
+            )
+            .map_err(|e| BatchError::Inputs {
                 item: item.to_string(),
                 message: format!("not a valid pattern: {e}"),
             })?;
