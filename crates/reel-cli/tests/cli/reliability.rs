@@ -118,7 +118,15 @@ fn a_truncated_plugin_library_is_refused_and_the_others_load() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let out = reel_in(dir.path(), &["demo", "--json"]);
+    let out = reel_in(
+        dir.path(),
+        &[
+            "demo",
+            "--json",
+            "--input",
+            "synthetic:scenes?width=160&height=90&frames=60&scenes=2",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
