@@ -696,7 +696,7 @@ impl Running {
         let Gathered {
             lines,
             end,
-            first_pts,
+            first,
             last_pts,
             cuts,
             counts,
@@ -709,7 +709,7 @@ impl Running {
             analysis_size: [size.0, size.1],
             detector: a.detector,
             frames_analyzed: lines,
-            scenes: scenes(&cuts, first_pts.unwrap_or(0.0), end, last_pts + frame_s),
+            scenes: scenes(&cuts, first.unwrap_or((0, 0.0)), end, last_pts + frame_s),
             cuts: cuts.iter().map(|(c, _)| *c).collect(),
         });
         let detection = detection.map(|d| {
