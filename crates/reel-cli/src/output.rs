@@ -82,12 +82,17 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// Writes `value` as pretty JSON on stdout, followed by a newline.
+/// Writes `value` as pretty JSON on stdout, followed by a newline. The text is
+/// made first and written whole, so that a failed write is the `io::Error` itself
+/// (a reader that has gone, `reel probe x --json | head -1`, ends the program
+/// quietly; serde's own error would hide it).
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    serde_json::to_writer_pretty(&mut out, value).context("writing JSON to stdout")?;
-    writeln!(out).context("writing JSON to stdout")?;
+    let mut text = serde_json::to_vec_pretty(value).context("encoding JSON")?;
+    text.push(b'\n');
+    let mut out = std::io::stdout().lock();
+    out.write_all(&text)
+        .and_then(|()| out.flush())
+        .context("writing JSON to stdout")?;
     Ok(())
 }
 
@@ -505,6 +510,47 @@ pub fn show_frames(
     bar.set_position(snapshot.frames_out);
 }
 
+/// Standard output carries one thing: the result lines (`--out -`) or the summary
+/// as JSON (`--json`, `--summary -`, which say the same and print it once); lines
+/// and a summary mixed there could not be read. Refused before the run starts.
+pub fn check_stdout(
+    out: Option<&std::path::Path>,
+    summary: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let dash = |p: Option<&std::path::Path>| p == Some(std::path::Path::new("-"));
+    if dash(out) && (json || dash(summary)) {
+        let other = if json { "--json" } else { "--summary -" };
+        return Err(UsageError(format!(
+            "--out - and {other} would both write to standard output: give one of them a file"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// Reports a finished job: the summary file (`--summary PATH`), then on standard
+/// output the summary as JSON (`--json` or `--summary -`, once), or the human
+/// summary unless `--quiet` or standard output carries the result lines or JSON.
+pub fn report_job(
+    ctx: &Context,
+    json: bool,
+    out: Option<&std::path::Path>,
+    summary_path: Option<&std::path::Path>,
+    summary: &reel_host::job::JobSummary,
+) -> anyhow::Result<()> {
+    let dash = std::path::Path::new("-");
+    if json || summary_path == Some(dash) {
+        write_summary(summary_path.filter(|p| *p != dash), summary)?;
+        return print_json(summary);
+    }
+    write_summary(summary_path, summary)?;
+    if ctx.quiet || out == Some(dash) {
+        return Ok(());
+    }
+    print_summary(summary)
+}
+
 /// Writes a job's summary as pretty JSON to `path`, when one was asked for.
 pub fn write_summary<T: serde::Serialize>(
     path: Option<&std::path::Path>,
@@ -529,7 +575,9 @@ pub fn job_exit(
     doing: &str,
 ) -> anyhow::Result<std::process::ExitCode> {
     if let Some(message) = failure {
-        anyhow::bail!("{doing}: {message}");
+        // The message as the cause of what was being done, so that the error's line
+        // names the input once.
+        return Err(anyhow::Error::msg(message).context(doing.to_string()));
     }
     if interrupted {
         eprintln!("error: interrupted; the results above are partial");
@@ -701,11 +749,16 @@ pub fn one_line(e: &anyhow::Error) -> String {
         let named = parts
             .last()
             .and_then(|prev| prev.split_whitespace().last())
-            .map(|input| format!("{input}: "));
-        if let Some(prefix) = named
-            && text.starts_with(&prefix)
-        {
-            text = text[prefix.len()..].to_string();
+            .map(str::to_string);
+        if let Some(input) = named {
+            if let Some(rest) = text.strip_prefix(&format!("{input}: ")) {
+                text = rest.to_string();
+            } else if text.contains(&format!("`{input}`")) || text.contains(&format!(" {input}: "))
+            {
+                // The cause names the input itself (`invalid input `x`: …`): the
+                // context that named it is said again by it, and goes.
+                parts.pop();
+            }
         }
         parts.push(text);
     }

@@ -53,14 +53,16 @@ impl AnalysisArgs {
         }
     }
 
-    /// The sampling these flags ask for.
-    pub fn sampling(&self) -> reel_decode::Sampling {
-        reel_decode::Sampling {
+    /// The sampling these flags ask for (a window that holds no frame is a usage
+    /// error).
+    pub fn sampling(&self) -> anyhow::Result<reel_decode::Sampling> {
+        values::window(self.start, self.end)?;
+        Ok(reel_decode::Sampling {
             every: self.every.unwrap_or(1),
             fps: self.sample_fps,
             ..reel_decode::Sampling::all()
         }
-        .between(self.start, self.end)
+        .between(self.start, self.end))
     }
 }
 

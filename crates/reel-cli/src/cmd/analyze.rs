@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use reel_decode::HwAccel;
 use reel_host::config::Config;
-use reel_host::job::{JobIo, JobSummary, PluginRequest, Resources, VideoOut};
+use reel_host::job::{JobIo, PluginRequest, Resources, VideoOut};
 use reel_host::plugins::{Catalog, SearchPath};
 use reel_sched::Mode;
 
@@ -90,10 +90,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
     spec.decode.hwaccel = args.hwaccel;
     args.decode.apply(&mut spec.decode);
-    spec.decode.sampling = args.analysis.sampling();
+    spec.decode.sampling = args.analysis.sampling()?;
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
     let cache = output::open_cache(&settings);
+    output::check_stdout(args.out.as_deref(), args.summary.as_deref(), args.json)?;
     output::refuse_clobbering(
         &[
             ("--out", args.out.as_deref()),
@@ -117,7 +118,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if failure.is_none() && !summary.interrupted {
         output::finish_output(args.out.as_deref(), summary.frames)?;
     }
-    report(ctx, &args, &summary)?;
+    output::report_job(
+        ctx,
+        args.json,
+        args.out.as_deref(),
+        args.summary.as_deref(),
+        &summary,
+    )?;
     output::job_exit(failure, summary.interrupted, &doing)
 }
 
@@ -145,16 +152,4 @@ pub fn plugin_requests(
             })
         })
         .collect()
-}
-
-/// Writes the summary where asked and prints it.
-fn report(ctx: &Context, args: &Args, summary: &JobSummary) -> anyhow::Result<()> {
-    output::write_summary(args.summary.as_deref(), summary)?;
-    if args.json {
-        return output::print_json(summary);
-    }
-    if ctx.quiet {
-        return Ok(());
-    }
-    output::print_summary(summary)
 }

@@ -221,7 +221,7 @@ fn run_batch(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     template = reel_host::jobs::with_settings(template, &settings, Mode::Quality);
     template.decode.hwaccel = args.hwaccel;
     args.decode.apply(&mut template.decode);
-    template.decode.sampling = args.analysis.sampling();
+    template.decode.sampling = args.analysis.sampling()?;
 
     if let Some(input) = &args.run_one {
         return run_one(template, &settings, input, &args);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use reel_decode::{HwAccel, Sampling};
 use reel_host::config::Config;
-use reel_host::job::{JobIo, JobSummary, Resources, VideoOut};
+use reel_host::job::{JobIo, Resources, VideoOut};
 use reel_sched::Mode;
 
 use crate::cmd::analyze::plugin_requests;
@@ -87,6 +87,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
     spec.decode.hwaccel = args.hwaccel;
     args.decode.apply(&mut spec.decode);
+    values::window(args.start, args.end)?;
     spec.decode.sampling = Sampling {
         every: args.every.unwrap_or(1),
         ..Sampling::all()
@@ -94,6 +95,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     .between(args.start, args.end);
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
+    output::check_stdout(args.out.as_deref(), args.summary.as_deref(), args.json)?;
     output::refuse_clobbering(
         &[
             ("--out", args.out.as_deref()),
@@ -120,18 +122,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if failure.is_none() && !summary.interrupted {
         output::finish_output(args.out.as_deref(), summary.frames)?;
     }
-    report(ctx, &args, &summary)?;
+    output::report_job(
+        ctx,
+        args.json,
+        args.out.as_deref(),
+        args.summary.as_deref(),
+        &summary,
+    )?;
     output::job_exit(failure, summary.interrupted, &doing)
-}
-
-/// Writes the summary where asked and prints it.
-fn report(ctx: &Context, args: &Args, summary: &JobSummary) -> anyhow::Result<()> {
-    output::write_summary(args.summary.as_deref(), summary)?;
-    if args.json {
-        return output::print_json(summary);
-    }
-    if ctx.quiet {
-        return Ok(());
-    }
-    output::print_summary(summary)
 }

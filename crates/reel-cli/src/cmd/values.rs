@@ -81,6 +81,20 @@ pub fn time(s: &str) -> Result<f64, String> {
     Ok(total)
 }
 
+/// A window of `--start` and `--end`: the end comes after the start, else a usage
+/// error naming both flags.
+pub fn window(start: Option<f64>, end: Option<f64>) -> anyhow::Result<()> {
+    if let (Some(s), Some(e)) = (start, end)
+        && e <= s
+    {
+        return Err(crate::output::UsageError(format!(
+            "--end {e} is not after --start {s}: the window holds no frame"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,16 +83,27 @@ fn vfr_video(dir: &Path) -> String {
 fn scene_times_are_the_frames_own_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let v = vfr_video(dir.path());
-    let out = reel_in(dir.path(), &["analyze", &v, "--no-cache", "--json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let s = json(&out);
-    assert_eq!(s["cuts"], serde_json::json!([150]));
-    let scenes = s["scenes"].as_array().unwrap();
-    assert!(
-        (scenes[1]["start_s"].as_f64().unwrap() - 10.0).abs() < 1e-3,
-        "{scenes:?}"
-    );
-    assert!((scenes[0]["end_s"].as_f64().unwrap() - 10.0).abs() < 1e-3);
+    let lines = dir.path().join("vfr.jsonl");
+    let l = lines.to_str().unwrap();
+    // The in-process decoder (in a libav build), then the ffmpeg child.
+    for envs in [&[][..], &[("REEL_FFMPEG", "/usr/bin/ffmpeg")][..]] {
+        let args = ["analyze", v.as_str(), "--no-cache", "--json", "--out", l];
+        let out = reel_with(dir.path(), &args, envs, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let s = json(&out);
+        assert_eq!(s["cuts"], serde_json::json!([150]), "{envs:?}");
+        let scenes = s["scenes"].as_array().unwrap();
+        assert!(
+            (scenes[1]["start_s"].as_f64().unwrap() - 10.0).abs() < 1e-3,
+            "{envs:?} {}: {scenes:?}",
+            s["decoder"]
+        );
+        assert!((scenes[0]["end_s"].as_f64().unwrap() - 10.0).abs() < 1e-3);
+        let text = std::fs::read_to_string(&lines).unwrap();
+        let row: Value = serde_json::from_str(text.lines().nth(150).unwrap()).unwrap();
+        assert_eq!(row["frame"], 150);
+        assert!((row["pts"].as_f64().unwrap() - 10.0).abs() < 1e-3, "{row}");
+    }
     // The human summary gives the same time as a timecode.
     let out = reel_in(dir.path(), &["analyze", &v, "--no-cache"]);
     assert!(
@@ -136,8 +147,26 @@ fn a_cache_hit_reports_this_run() {
         "this run's spelling of the input"
     );
     assert_eq!(hit["pool"]["peak_bytes"], 0, "this run used no pool");
-    assert!(hit["wall_s"].as_f64().unwrap() < first["wall_s"].as_f64().unwrap());
+    assert!(
+        hit["pool"]["budget_bytes"].as_u64().unwrap() > 0,
+        "this run's budget"
+    );
+    let wall = hit["wall_s"].as_f64().unwrap();
+    assert!(wall < first["wall_s"].as_f64().unwrap());
+    // The rate is this run's: its frames over its own time.
+    let rate = hit["frames_analyzed"].as_f64().unwrap() / wall;
+    assert!(
+        (hit["fps"].as_f64().unwrap() / rate - 1.0).abs() < 1e-6,
+        "{hit}"
+    );
     assert_eq!(hit["cuts"], first["cuts"]);
+    let human = reel_in(dir.path(), &["analyze", "clip.mp4"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("cache: hit"), "{human}");
+    // One entry, said so.
+    let stats = reel_in(dir.path(), &["cache", "stats"]);
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.contains("1 entry "), "{stats}");
 }
 
 #[test]
@@ -211,27 +240,36 @@ fn failures_name_their_cause_and_the_json_summary_carries_it() {
 #[test]
 fn a_run_that_fails_before_its_first_result_leaves_outputs_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let keep = dir.path().join("keep.jsonl");
-    std::fs::write(&keep, "precious\n").unwrap();
-    let k = keep.to_str().unwrap();
+    let keep = ["keep.jsonl", "keep.json", "keep.mp4"].map(|n| dir.path().join(n));
+    for k in &keep {
+        std::fs::write(k, "precious\n").unwrap();
+    }
+    let [k, ks, kv] = keep.each_ref().map(|k| k.to_str().unwrap());
+    let outs = ["--out", k, "--summary", ks, "--out-video", kv];
+    let hub = dir.path().join("hub");
+    // Hugging Face's client reads its cache and endpoint from these.
+    let offline = [
+        ("HF_HOME", hub.to_str().unwrap()),
+        ("HF_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+    let synthetic = "synthetic:scenes?frames=30&scenes=1";
     for args in [
-        vec!["analyze", "missing.mp4", "--out", k],
-        vec![
-            "detect",
-            "synthetic:scenes?frames=30&scenes=1",
-            "--model",
-            "/nowhere.safetensors",
-            "--out",
-            k,
-        ],
+        vec!["analyze", "missing.mp4"],
+        vec!["detect", synthetic, "--model", "/nowhere.safetensors"],
+        // A named model that cannot be fetched.
+        vec!["detect", synthetic, "--model", "yolov8n"],
     ] {
-        let out = reel_in(dir.path(), &args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert_eq!(
-            std::fs::read_to_string(&keep).unwrap(),
-            "precious\n",
-            "{args:?}"
-        );
+        let args = [&args[..], &outs[..]].concat();
+        let out = reel_with(dir.path(), &args, &offline, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        for k in &keep {
+            assert_eq!(
+                std::fs::read_to_string(k).unwrap(),
+                "precious\n",
+                "{args:?}: {}",
+                k.display()
+            );
+        }
     }
     // A run that completes with no result at all still leaves its (empty) file.
     let empty = dir.path().join("empty.jsonl");
@@ -288,6 +326,41 @@ fn a_closed_pipe_ends_quietly() {
             stderr(&out)
         );
     }
+    // A reader gone before the first byte: every write fails, whatever prints it
+    // (JSON, a table, result lines, a summary).
+    let dir = tempfile::tempdir().unwrap();
+    let clip = h264(dir.path(), "c.mp4", 10, "64x48");
+    let s = "synthetic:scenes?frames=20&scenes=1";
+    for args in [
+        vec!["probe", &clip],
+        vec!["probe", &clip, "--json"],
+        vec!["system", "--json"],
+        vec!["plugins", "list", "--json"],
+        vec!["cache", "stats", "--json"],
+        vec!["analyze", s, "--json"],
+        vec!["analyze", s, "--summary", "-"],
+        vec!["analyze", s],
+        vec!["analyze", &clip, "--hwaccel", "videotoolbox", "--out", "-"],
+        vec!["analyze", &clip, "--hwaccel", "videotoolbox", "--json"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .current_dir(dir.path())
+            .args(&args)
+            .env_remove("RUST_LOG")
+            .env("REEL_CACHE_DIR", dir.path().join("cache"))
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {e}");
+        assert!(
+            !e.contains("error") && !e.contains("Broken pipe"),
+            "{args:?}: {e}"
+        );
+    }
 }
 
 #[test]
@@ -328,6 +401,13 @@ fn every_bad_option_value_is_a_usage_error_naming_the_flag() {
         ),
         (vec!["analyze", v, "--every", "0"], "--every"),
         (vec!["analyze", v, "--threshold", "-3"], "--threshold"),
+        (vec!["analyze", v, "--start", "2", "--end", "1"], "--end"),
+        (vec!["analyze", v, "--start", "1", "--end", "1"], "--end"),
+        (
+            vec!["detect", v, "--model", &m, "--start", "0:03", "--end", "2"],
+            "--end",
+        ),
+        (vec!["batch", v, "--start", "2", "--end", "1"], "--end"),
     ];
     for (args, flag) in cases {
         let out = reel_in(dir.path(), &args);
@@ -336,6 +416,9 @@ fn every_bad_option_value_is_a_usage_error_naming_the_flag() {
         assert!(e.contains(flag), "{args:?}: {e}");
         assert!(!e.contains("batch_size"), "no internal key: {e}");
     }
+    // `-1` is the value of --iou, refused for its range, not taken for a flag.
+    let out = reel_in(dir.path(), &["detect", v, "--model", &m, "--iou", "-1"]);
+    assert!(stderr(&out).contains("from 0 to 1"), "{}", stderr(&out));
 }
 
 #[test]
@@ -361,6 +444,12 @@ fn errors_are_one_line_naming_the_input_once() {
     let e = stderr(&out);
     assert_eq!(e.matches("nope.mp4").count(), 1, "{e}");
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    // An input whose own error names it.
+    let bad = "synthetic:scenes?frames=30&scenes=2";
+    let out = reel_in(dir.path(), &["analyze", bad]);
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert_eq!(e.matches(bad).count(), 1, "{e}");
 }
 
 #[test]
@@ -458,6 +547,33 @@ fn human_output_reads_well() {
         "{text}"
     );
     assert!(text.contains("0 entries"), "{text}");
+    // Rates to three figures: `time: 0.27 s, 148 frames/s`.
+    let rate = text_of_rate(&reel_in(
+        dir.path(),
+        &[
+            "analyze",
+            "synthetic:scenes?frames=40&scenes=1",
+            "--no-cache",
+        ],
+    ));
+    let digits = rate.chars().filter(char::is_ascii_digit).count();
+    assert!(digits <= 3 || !rate.contains('.'), "{rate}");
+    // A size in the unit reel.toml gave it.
+    for (written, shown) in [("2GiB", "2 GiB"), ("750MB", "750 MB")] {
+        let toml = format!("[cache]\nmax_size = \"{written}\"\n");
+        std::fs::write(dir.path().join("reel.toml"), toml).unwrap();
+        let out = reel_in(dir.path(), &["cache", "stats"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(text.contains(&format!("of a {shown} budget")), "{text}");
+    }
+}
+
+/// The frames-per-second figure of a human summary's time line.
+fn text_of_rate(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("time: ")).unwrap();
+    let before = line.split(" frames/s").next().unwrap();
+    before.rsplit(' ').next().unwrap().to_string()
 }
 
 /// Runs `reel` in `dir` with `envs` set and `stdin` as its standard input.
@@ -517,6 +633,18 @@ fn sampled_runs_report_the_videos_total() {
         let out = reel_with(dir.path(), &args, envs, None);
         let human = String::from_utf8_lossy(&out.stdout);
         assert!(human.contains("78 of 540 frames"), "{human}");
+        // A window late in the video: its 30 frames, reached by a seek (in
+        // process, only the frames from the keyframe before it are decoded).
+        let args = ["analyze", input.as_str(), "--no-cache", "--json"];
+        let window = ["--start", "15", "--end", "16"];
+        let out = reel_with(dir.path(), &[&args[..], &window].concat(), envs, None);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let s = json(&out);
+        assert_eq!(s["frames_analyzed"], 30, "{s}");
+        assert_eq!(s["scenes"][0]["start_frame"], 450, "{s}");
+        if s["decoder"].as_str().unwrap().starts_with("libav") {
+            assert!(s["frames_decoded"].as_u64().unwrap() < 100, "{s}");
+        }
     }
 }
 
@@ -537,10 +665,23 @@ fn keep_going_decodes_past_corrupt_frames_and_counts_the_errors() {
     let bad = bad.to_str().unwrap();
     // The ffmpeg child, whose decoder reports each error.
     let child = [("REEL_FFMPEG", "/usr/bin/ffmpeg")];
-    let strict = reel_with(dir.path(), &["analyze", bad, "--json"], &child, None);
-    assert_eq!(strict.status.code(), Some(1), "{}", stderr(&strict));
-    let stopped = json(&strict)["frames_analyzed"].as_u64().unwrap();
-    assert!(stopped < 300, "{stopped}");
+    // Without --keep-going, each decoder stops at the first damaged frame, and the
+    // error says what failed, where, naming the input once.
+    for envs in [&child[..], &[][..]] {
+        let strict = reel_with(dir.path(), &["analyze", bad, "--json"], envs, None);
+        let e = stderr(&strict);
+        assert_eq!(strict.status.code(), Some(1), "{envs:?}: {e}");
+        let s = json(&strict);
+        let stopped = s["frames_analyzed"].as_u64().unwrap();
+        assert!(stopped < 300, "{envs:?} {}: {stopped}", s["decoder"]);
+        assert!(e.contains("corrupt video after frame"), "{e}");
+        assert_eq!(e.matches("bad.mkv").count(), 1, "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            s["error"].as_str().unwrap().contains("corrupt video"),
+            "{s}"
+        );
+    }
 
     let args = ["analyze", bad, "--keep-going", "--no-cache"];
     let out = reel_with(dir.path(), &[&args[..], &["--json"]].concat(), &child, None);
@@ -551,10 +692,14 @@ fn keep_going_decodes_past_corrupt_frames_and_counts_the_errors() {
     let out = reel_with(dir.path(), &args, &child, None);
     let human = String::from_utf8_lossy(&out.stdout);
     assert!(human.contains("decoding errors passed over"), "{human}");
-    // detect takes it too, and the in-process decoder goes on as well.
+    // detect takes it too, and the in-process decoder goes on as well, counting
+    // what it passed over; libav's own messages stay off stderr.
     let out = reel_with(dir.path(), &[&args[..], &["--json"]].concat(), &[], None);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(json(&out)["frames_analyzed"], 300);
+    let s = json(&out);
+    assert_eq!(s["frames_analyzed"], 300);
+    assert!(s["decode_errors"].as_u64().unwrap() > 0, "{s}");
+    assert!(!stderr(&out).contains(" @ 0x"), "{}", stderr(&out));
     let m = model();
     if Path::new(&m).is_file() {
         let out = reel_with(
@@ -567,13 +712,20 @@ fn keep_going_decodes_past_corrupt_frames_and_counts_the_errors() {
                 "--keep-going",
                 "--imgsz",
                 "160",
+                // Every frame is decoded, one in 30 detected: the model's cost
+                // stays small while the decoder passes over the same damage.
+                "--every",
+                "30",
                 "--json",
             ],
             &child,
             None,
         );
         assert!(out.status.success(), "{}", stderr(&out));
-        assert_eq!(json(&out)["frames"], 300);
+        let s = json(&out);
+        assert_eq!(s["frames"], 10, "{s}");
+        assert_eq!(s["frames_decoded"], 300, "{s}");
+        assert!(s["decode_errors"].as_u64().unwrap() > 0, "{s}");
     }
 }
 
@@ -599,6 +751,34 @@ fn dash_as_input_is_standard_input() {
     let s = json(&out);
     assert_eq!(s["frames_analyzed"], 60, "{s}");
     assert!(s["decoder"].as_str().unwrap().starts_with("y4m"), "{s}");
+    // `-` is standard output for --summary: the JSON once, nothing else with it.
+    let out = reel_with(dir.path(), &["analyze", &mp4, "--summary", "-"], &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&out)["frames_analyzed"], 60);
+    let out = reel_with(
+        dir.path(),
+        &["analyze", &mp4, "--summary", "-", "--json"],
+        &[],
+        None,
+    );
+    assert_eq!(json(&out)["frames_analyzed"], 60, "printed once");
+    // And for --out: the lines alone.
+    let out = reel_with(dir.path(), &["analyze", &mp4, "--out", "-"], &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 60, "{text}");
+    for line in text.lines() {
+        serde_json::from_str::<Value>(line).unwrap();
+    }
+    for also in ["--json", "--summary"] {
+        let mut args = vec!["analyze", &mp4, "--out", "-", also];
+        if also == "--summary" {
+            args.push("-");
+        }
+        let out = reel_with(dir.path(), &args, &[], None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("standard output"), "{}", stderr(&out));
+    }
     // Nothing on standard input says so.
     let out = reel_with(dir.path(), &["analyze", "-"], &[], None);
     assert_eq!(out.status.code(), Some(1));
@@ -783,4 +963,42 @@ fn probe_lists_every_stream_and_marks_a_header_count_as_an_estimate() {
     ));
     assert_eq!(s["frames_counted"], 50, "{s}");
     assert_eq!(s["frames_estimated"], false, "{s}");
+}
+
+#[test]
+fn detect_takes_a_window_of_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("d.jsonl");
+    let m = model();
+    let out = reel_in(
+        dir.path(),
+        &[
+            "detect",
+            "synthetic:scenes?width=160&height=120&frames=60&scenes=1",
+            "--model",
+            &m,
+            "--imgsz",
+            "160",
+            "--start",
+            "1",
+            "--end",
+            "0:01.2",
+            "--out",
+            lines.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&lines).unwrap();
+    let frames: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["frame"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // 30 fps: frames 30 to 35, with the video's own numbers.
+    assert_eq!(frames, (30..36).collect::<Vec<_>>());
+    assert_eq!(json(&out)["frames"], 6);
 }

@@ -7,6 +7,7 @@
 )]
 
 use std::io::Read;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +31,9 @@ fn start(dir: &Path, args: &[&str]) -> Child {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A process group of its own, as a shell gives a foreground job: the
+        // terminal's Ctrl-C goes to the whole group.
+        .process_group(0)
         .spawn()
         .unwrap()
 }
@@ -181,7 +185,11 @@ fn ctrl_c_while_running_ends_with_a_partial_summary_and_no_children() {
         ],
     );
     let decoder = running_decoder(&reel, &lines);
-    signal(reel.id(), "INT");
+    // Ctrl-C as a terminal sends it: to reel's process group, which the decoder
+    // is not in (had it been, it would have died of it and failed the source).
+    let group = format!("-{}", reel.id());
+    let st = Command::new("kill").args(["-INT", "--", &group]).status();
+    assert!(st.unwrap().success());
     let out = finish(reel, "after Ctrl-C");
     assert_interrupted(&out);
     assert!(!alive(decoder), "the decoder {decoder} outlived reel");

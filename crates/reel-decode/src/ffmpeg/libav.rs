@@ -557,6 +557,11 @@ impl LibavSource {
                     self.next = index + 1;
                     self.pictures += 1;
                     self.counts.set_decoded(self.pictures);
+                    if self.picture_damaged() {
+                        // A picture decoded with errors libav concealed: a decoding
+                        // error, as the child's decoder reports one on stderr.
+                        self.conceal("the decoder concealed errors in the next picture".into())?;
+                    }
                     self.last_pts = Some(pts);
                     match self.sampler.judge(pts) {
                         Verdict::End => return Ok(None),
@@ -577,7 +582,7 @@ impl LibavSource {
                 Err(av::Error::Other { errno }) if errno == av::util::error::EAGAIN => {
                     self.feed()?;
                 }
-                Err(e) => self.conceal(e)?,
+                Err(e) => self.conceal(format!("the decoder failed: {e}"))?,
             }
         }
     }
@@ -597,15 +602,26 @@ impl LibavSource {
         Ok(())
     }
 
+    /// Whether libav marked the picture just received as damaged: decoded with
+    /// errors it concealed, or corrupt.
+    fn picture_damaged(&self) -> bool {
+        // SAFETY: the picture is ours and holds a frame just received.
+        let (errors, flags) = unsafe {
+            let f = &*self.picture.as_ptr();
+            (f.decode_error_flags, f.flags)
+        };
+        errors != 0 || flags & av::ffi::AV_FRAME_FLAG_CORRUPT != 0
+    }
+
     /// A decoding error: the end of the stream in strict mode or after too many,
     /// else counted and passed over.
-    fn conceal(&mut self, e: av::Error) -> Result<(), DecodeError> {
+    fn conceal(&mut self, detail: String) -> Result<(), DecodeError> {
         self.concealed += 1;
         if self.strict || self.concealed > MAX_CONCEALED {
-            return Err(self.corrupt(format!("the decoder failed: {e}")));
+            return Err(self.corrupt(detail));
         }
         self.counts.add_error();
-        tracing::debug!(input = %self.input, error = %e, "decoding error concealed");
+        tracing::debug!(input = %self.input, error = %detail, "decoding error concealed");
         Ok(())
     }
 
@@ -639,7 +655,7 @@ impl LibavSource {
                             self.resend = true;
                             Ok(())
                         }
-                        Err(e) => self.conceal(e),
+                        Err(e) => self.conceal(format!("the decoder failed: {e}")),
                     };
                 }
                 Err(av::Error::Eof) => {

@@ -175,7 +175,7 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         None => (String::new(), None),
     };
     if let (Some(cache), Some(id)) = (cache, &identity)
-        && let Some(summary) = from_cache(cache, id, &key, &spec, &mut io, started)?
+        && let Some(summary) = from_cache(cache, id, &key, &spec, &mut io, resources, started)?
     {
         return Ok(RunningJob {
             state: State::Done(Box::new(summary)),
@@ -630,6 +630,7 @@ fn from_cache(
     key: &str,
     spec: &JobSpec,
     io: &mut JobIo,
+    resources: &Resources,
     started: Instant,
 ) -> Result<Option<JobSummary>, JobError> {
     let entry = match cache.get(id, key) {
@@ -654,7 +655,11 @@ fn from_cache(
     summary.wall_s = started.elapsed().as_secs_f64();
     summary.fps = JobSummary::rate(summary.frames, summary.wall_s);
     summary.peak_rss_bytes = reel_pool::peak_rss_bytes();
-    summary.pool = PoolSummary::default();
+    // This run's budget; no frame was taken from the pool.
+    summary.pool = PoolSummary {
+        budget_bytes: PoolSummary::of(resources.pool()).budget_bytes,
+        ..PoolSummary::default()
+    };
     Ok(Some(summary))
 }
 
@@ -691,7 +696,7 @@ impl Running {
         let Gathered {
             lines,
             end,
-            first_pts,
+            first,
             last_pts,
             cuts,
             counts,
@@ -704,7 +709,7 @@ impl Running {
             analysis_size: [size.0, size.1],
             detector: a.detector,
             frames_analyzed: lines,
-            scenes: scenes(&cuts, first_pts.unwrap_or(0.0), end, last_pts + frame_s),
+            scenes: scenes(&cuts, first.unwrap_or((0, 0.0)), end, last_pts + frame_s),
             cuts: cuts.iter().map(|(c, _)| *c).collect(),
         });
         let detection = detection.map(|d| {
@@ -783,12 +788,20 @@ impl Running {
     }
 }
 
-/// An error and its causes, `: `-separated.
+/// An error and its causes, `: `-separated, each part once: a cause that opens
+/// with a name the text already holds (`x.mp4: corrupt video …` after ``source
+/// `x.mp4` failed``) loses that opening.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {
-        let more = c.to_string();
+        let mut more = c.to_string();
+        if let Some((name, rest)) = more.split_once(": ")
+            && !name.contains(' ')
+            && text.contains(name)
+        {
+            more = rest.to_string();
+        }
         if !text.contains(&more) {
             text.push_str(": ");
             text.push_str(&more);

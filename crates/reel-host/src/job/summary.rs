@@ -290,14 +290,19 @@ pub(crate) fn stages_of(metrics: &Snapshot, max_workers: usize) -> Vec<StageSumm
 }
 
 /// Scenes from the cuts (with the presentation time of each cut's frame) for a
-/// stream whose analysed frames end at `end` (one past the last index), presented
-/// from `first_pts`, the last one ending at `end_s`.
-pub(crate) fn scenes(cuts: &[(u64, f64)], first_pts: f64, end: u64, end_s: f64) -> Vec<Scene> {
+/// stream whose analysed frames begin with `first` (its index and time: a window
+/// or a seek starts past frame 0) and end at `end` (one past the last index), the
+/// last one ending at `end_s`.
+pub(crate) fn scenes(cuts: &[(u64, f64)], first: (u64, f64), end: u64, end_s: f64) -> Vec<Scene> {
     if end == 0 {
         return Vec::new();
     }
-    let mut starts = vec![(0, first_pts)];
-    starts.extend(cuts.iter().copied().filter(|&(c, _)| c > 0 && c < end));
+    let mut starts = vec![first];
+    starts.extend(
+        cuts.iter()
+            .copied()
+            .filter(|&(c, _)| c > first.0 && c < end),
+    );
     starts
         .iter()
         .enumerate()
@@ -319,16 +324,20 @@ mod tests {
 
     #[test]
     fn scenes_follow_the_cuts_and_their_times() {
-        let s = scenes(&[(10, 1.0), (25, 2.5)], 0.0, 40, 4.0);
+        let s = scenes(&[(10, 1.0), (25, 2.5)], (0, 0.0), 40, 4.0);
         assert_eq!(s.len(), 3);
         assert_eq!((s[0].start_frame, s[0].end_frame), (0, 9));
         assert_eq!((s[1].start_frame, s[1].end_frame), (10, 24));
         assert_eq!((s[2].start_frame, s[2].end_frame), (25, 39));
         assert_eq!((s[0].end_s, s[1].start_s), (1.0, 1.0));
         assert_eq!((s[2].start_s, s[2].end_s), (2.5, 4.0));
-        assert!(scenes(&[], 0.0, 0, 0.0).is_empty());
+        assert!(scenes(&[], (0, 0.0), 0, 0.0).is_empty());
         // Times are the frames' own, however irregular.
-        let s = scenes(&[(150, 10.0)], 0.0, 200, 12.0);
+        let s = scenes(&[(150, 10.0)], (0, 0.0), 200, 12.0);
         assert_eq!(s[1].start_s, 10.0);
+        // A window's first scene starts at its first frame.
+        let s = scenes(&[(150, 10.0)], (120, 8.0), 200, 12.0);
+        assert_eq!((s[0].start_frame, s[0].start_s), (120, 8.0));
+        assert_eq!(s[0].end_frame, 149);
     }
 }

@@ -21,8 +21,8 @@ pub(crate) struct Gathered {
     pub(crate) lines: u64,
     /// One past the highest frame index consumed.
     pub(crate) end: u64,
-    /// The first frame's presentation time.
-    pub(crate) first_pts: Option<f64>,
+    /// The first frame's index and presentation time.
+    pub(crate) first: Option<(u64, f64)>,
     /// The last frame's presentation time.
     pub(crate) last_pts: f64,
     /// Scene cuts with their frames' times, in order.
@@ -67,7 +67,7 @@ impl JobSink {
         let g = &mut self.gathered;
         g.lines += 1;
         g.end = g.end.max(frame.index + 1);
-        g.first_pts.get_or_insert(frame.pts);
+        g.first.get_or_insert((frame.index, frame.pts));
         g.last_pts = frame.pts;
         let m = &frame.meta.metrics;
         if let Some(cut) = m.get(CUT) {
