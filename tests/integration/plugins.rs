@@ -209,7 +209,7 @@ fn overlay_changes_exactly_the_box_pixels() {
     let mut checked = 0;
     for mut frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().step_by(7) {
         let objects = gt.objects_at(frame.index);
-        frame.meta.detections = truth_detections(objects);
+        frame.meta.detections = truth_detections(&objects);
         let before = frame.data().to_vec();
         let f = pass(&mut overlay, frame);
         let (w, h) = (f.width(), f.height());
@@ -232,7 +232,7 @@ fn overlay_changes_exactly_the_box_pixels() {
             }
         }
         // The detections themselves pass through untouched.
-        assert_eq!(f.meta.detections, truth_detections(objects));
+        assert_eq!(f.meta.detections, truth_detections(&objects));
     }
     assert!(checked > 0);
 }
@@ -243,7 +243,7 @@ fn overlay_labels_stay_in_their_tags() {
     let mut overlay = stage("overlay");
     let mut frame = frames(VIDEO, PixelFormat::Rgb24).swap_remove(10);
     let objects = gt.objects_at(frame.index);
-    frame.meta.detections = truth_detections(objects);
+    frame.meta.detections = truth_detections(&objects);
     let before = frame.data().to_vec();
     let f = pass(&mut overlay, frame);
     let (w, h) = (f.width(), f.height());
@@ -278,7 +278,7 @@ fn pixelate_leaves_other_regions_untouched() {
     let mut pixelated = 0;
     for mut frame in frames(VIDEO, PixelFormat::Rgb24).into_iter().step_by(5) {
         let objects = gt.objects_at(frame.index);
-        frame.meta.detections = truth_detections(objects);
+        frame.meta.detections = truth_detections(&objects);
         let before = frame.data().to_vec();
         let f = pass(&mut pixelate, frame);
         let (w, h) = (f.width(), f.height());

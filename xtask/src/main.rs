@@ -45,6 +45,10 @@ commands:
                          (N rounds, default 10): batch-1 latency, batch-8 throughput, CPU time
                          per image, fraction of the multiply-add peak, slowest layers; JSON
                          report (target/reel-bench/infer.json)
+  fuzz [--seconds N] [--target NAME]
+                         the fuzzer (crates/reel-fuzz) over every parser of untrusted bytes, N
+                         seconds per target (default 180); JSON report in target/fuzz/report.json,
+                         crashing inputs in target/fuzz/crashes/; fails when any target crashed
   oracle [--out FILE]    reel's scene cuts against PySceneDetect's and the true cuts on made
                          and real videos; fails on any difference; JSON report (default
                          target/reel-bench/oracle.json)
@@ -132,6 +136,22 @@ fn run() -> Result<()> {
                 usage_error("--seconds and --runs must be at least 1");
             }
             bench::run(&opts)
+        }
+        "fuzz" => {
+            let mut seconds: f64 = 180.0;
+            let mut target = None;
+            let mut rest = args[1..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--seconds" => seconds = option_value(a, rest.next()),
+                    "--target" => target = Some(option_value::<String>(a, rest.next())),
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            if !seconds.is_finite() || seconds <= 0.0 {
+                usage_error("--seconds must be more than 0");
+            }
+            fuzz(seconds, target.as_deref())
         }
         "oracle" => {
             let mut opts = oracle::Options {
@@ -346,6 +366,10 @@ fn test() -> Result<()> {
     }
     step("cargo test", test)?;
 
+    // A short fuzz run of every parser of untrusted bytes (two seconds a target);
+    // `cargo xtask fuzz` is the long one.
+    fuzz(2.0, None)?;
+
     // The build without in-process decoding is what users without the libav
     // development files get: it must build clean and pass the tests of the crates
     // whose behaviour depends on it.
@@ -370,6 +394,32 @@ fn test() -> Result<()> {
         step("cargo test -p reel-cli (without libav)", test)?;
     }
     Ok(())
+}
+
+/// Builds the fuzzer and runs it for `seconds` per target (or on `target` alone).
+/// It is built in the test profile: overflow checks and debug assertions on, so
+/// that an arithmetic overflow an input causes is a crash, not a wrong number.
+fn fuzz(seconds: f64, target: Option<&str>) -> Result<()> {
+    let mut build = cargo();
+    build.args(["build", "-q", "-p", "reel-fuzz"]);
+    step("cargo build -p reel-fuzz", build)?;
+    let dir = target_dir().join("fuzz");
+    let mut run = Command::new(
+        target_dir()
+            .join("debug")
+            .join(format!("reel-fuzz{}", std::env::consts::EXE_SUFFIX)),
+    );
+    run.current_dir(root())
+        .arg("--seconds")
+        .arg(seconds.to_string())
+        .arg("--out")
+        .arg(dir.join("report.json"))
+        .arg("--crashes")
+        .arg(dir.join("crashes"));
+    if let Some(t) = target {
+        run.args(["--target", t]);
+    }
+    step(&format!("reel-fuzz --seconds {seconds}"), run)
 }
 
 /// The packages whose code differs without the `libav` feature.

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("reel-infer", 3),
     ("reel-host", 4),
     ("reel-cli", 5),
+    ("reel-fuzz", 5),
 ];
 
 fn rank(name: &str) -> Option<u32> {

@@ -162,6 +162,32 @@ fn digits_of(pattern: &str) -> String {
     digits.trim_start_matches('0').to_string()
 }
 
+/// The printf-style pattern `input` spells, if any; a pattern whose number is
+/// too wide for a file name is an error.
+fn checked_pattern(input: &str) -> Result<Option<Pattern>, DecodeError> {
+    let Some(pattern) = Pattern::parse(input) else {
+        return Ok(None);
+    };
+    if pattern.too_wide() {
+        return Err(DecodeError::InvalidInput {
+            input: input.to_string(),
+            reason: format!(
+                "the pattern's number is wider than a file name ({} digits, at most {MAX_WIDTH})",
+                digits_of(input)
+            ),
+        });
+    }
+    Ok(Some(pattern))
+}
+
+/// The file name the printf-style pattern `input` (`img_%04d.png`) gives image
+/// number `n`, as a sequence is listed; `None` when `input` is not such a pattern,
+/// an error for a pattern a sequence refuses. A pattern is text from the command
+/// line: this is the entry point for testing its reader on any text.
+pub fn pattern_file(input: &str, n: u64) -> Result<Option<PathBuf>, DecodeError> {
+    Ok(checked_pattern(input)?.map(|pattern| pattern.path(n)))
+}
+
 /// The files of the sequence `input`.
 fn list(input: &str) -> Result<Vec<PathBuf>, DecodeError> {
     let path = Path::new(input);
@@ -180,16 +206,7 @@ fn list(input: &str) -> Result<Vec<PathBuf>, DecodeError> {
             natural_key(&p.file_name().unwrap_or_default().to_string_lossy())
         });
         files
-    } else if let Some(pattern) = Pattern::parse(input) {
-        if pattern.too_wide() {
-            return Err(DecodeError::InvalidInput {
-                input: input.to_string(),
-                reason: format!(
-                    "the pattern's number is wider than a file name ({} digits, at most {MAX_WIDTH})",
-                    digits_of(input)
-                ),
-            });
-        }
+    } else if let Some(pattern) = checked_pattern(input)? {
         pattern.files()
     } else if path.is_file() {
         vec![path.to_path_buf()]

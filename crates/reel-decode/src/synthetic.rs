@@ -259,18 +259,35 @@ pub struct GroundTruth {
     pub cuts: Vec<u64>,
     /// The scenes in order.
     pub scenes: Vec<SceneTruth>,
-    /// The objects of every frame (`objects[i]` for frame `i`), in drawing order
-    /// (later ones are drawn over earlier ones).
-    pub objects: Vec<Vec<ObjectTruth>>,
+    /// The plan the objects' boxes are worked out from, frame by frame when asked
+    /// for: a URI's frame count costs nothing until its frames are looked at.
+    #[serde(skip)]
+    plan: Plan,
 }
 
 impl GroundTruth {
-    /// The objects in frame `index` (none past the end).
-    pub fn objects_at(&self, index: u64) -> &[ObjectTruth] {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.objects.get(i))
-            .map_or(&[], Vec::as_slice)
+    /// The objects in frame `index`, in drawing order (later ones are drawn over
+    /// earlier ones); none past the end.
+    pub fn objects_at(&self, index: u64) -> Vec<ObjectTruth> {
+        if index >= self.frames || self.plan.scenes.is_empty() {
+            return Vec::new();
+        }
+        let scene = &self.plan.scenes[self.plan.scene_index(index)];
+        let t = index.saturating_sub(scene.start);
+        scene
+            .objects
+            .iter()
+            .map(|o| {
+                let (x, y) = o.position(t, self.width, self.height);
+                ObjectTruth {
+                    id: o.id,
+                    label: Label::new(o.shape.name()),
+                    shape: o.shape,
+                    color: o.color,
+                    bbox: BBox::new(x as f32, y as f32, (x + o.w) as f32, (y + o.h) as f32),
+                }
+            })
+            .collect()
     }
 
     /// The scene frame `index` belongs to.
@@ -360,7 +377,7 @@ impl Rng {
 }
 
 /// A scene's texture: a static modulation of the background's brightness.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Texture {
     Stripes { period: f64, cos: f64, sin: f64 },
     Checks { cell: f64 },
@@ -412,7 +429,7 @@ impl Texture {
 /// How far the texture moves the background's brightness (on a 0..1 scale).
 const TEXTURE_AMPLITUDE: f64 = 0.05;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct SceneSpec {
     start: u64,
     len: u64,
@@ -422,7 +439,7 @@ struct SceneSpec {
     objects: Vec<ObjectSpec>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct ObjectSpec {
     id: u32,
     shape: Shape,
@@ -460,7 +477,7 @@ fn bounce(v: f64, range: u32) -> u32 {
 }
 
 /// The whole video, worked out from the spec.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Plan {
     scenes: Vec<SceneSpec>,
 }
@@ -474,14 +491,20 @@ impl Plan {
         let spare = spec.frames - MIN_SCENE_FRAMES * spec.scenes as u64;
         let weights: Vec<f64> = (0..n).map(|_| rng.range(0.6, 1.4)).collect();
         let total: f64 = weights.iter().sum();
+        // Truncation intended; the remainder goes to the last scene. Each share is
+        // held to what is left: with frame counts beyond f64's 53 bits the rounded
+        // shares could add up to more than there is.
+        let mut left = spare;
         let mut lens: Vec<u64> = weights
             .iter()
-            // Truncation intended; the remainder goes to the last scene.
-            .map(|w| MIN_SCENE_FRAMES + (spare as f64 * w / total).floor() as u64)
+            .map(|w| {
+                let share = ((spare as f64 * w / total).floor() as u64).min(left);
+                left -= share;
+                MIN_SCENE_FRAMES + share
+            })
             .collect();
-        let used: u64 = lens.iter().sum();
         if let Some(last) = lens.last_mut() {
-            *last += spec.frames - used;
+            *last += left;
         }
 
         // Hues: even scenes warm (20°..80°), odd scenes cool (190°..260°), each group
@@ -545,7 +568,7 @@ impl Plan {
             .min(self.scenes.len().saturating_sub(1))
     }
 
-    fn ground_truth(&self, spec: &SyntheticSpec) -> GroundTruth {
+    fn ground_truth(self, spec: &SyntheticSpec) -> GroundTruth {
         let cuts = self.scenes.iter().skip(1).map(|s| s.start).collect();
         let scenes = self
             .scenes
@@ -557,36 +580,6 @@ impl Plan {
                 texture: s.texture.name(),
             })
             .collect();
-        let labels = [
-            Label::new(Shape::Rectangle.name()),
-            Label::new(Shape::Circle.name()),
-        ];
-        let mut objects = Vec::with_capacity(spec.frames as usize);
-        for scene in &self.scenes {
-            for t in 0..scene.len {
-                objects.push(
-                    scene
-                        .objects
-                        .iter()
-                        .map(|o| {
-                            let (x, y) = o.position(t, spec.width, spec.height);
-                            ObjectTruth {
-                                id: o.id,
-                                label: labels[o.shape as usize].clone(),
-                                shape: o.shape,
-                                color: o.color,
-                                bbox: BBox::new(
-                                    x as f32,
-                                    y as f32,
-                                    (x + o.w) as f32,
-                                    (y + o.h) as f32,
-                                ),
-                            }
-                        })
-                        .collect(),
-                );
-            }
-        }
         GroundTruth {
             width: spec.width,
             height: spec.height,
@@ -594,7 +587,7 @@ impl Plan {
             frames: spec.frames,
             cuts,
             scenes,
-            objects,
+            plan: self,
         }
     }
 }
@@ -969,7 +962,34 @@ mod tests {
             for s in &gt.scenes {
                 assert!(s.end_frame - s.start_frame >= MIN_SCENE_FRAMES);
             }
-            assert_eq!(gt.objects.len(), 200);
+            assert_eq!(gt.objects_at(199).len(), spec.objects as usize);
+            assert!(gt.objects_at(200).is_empty());
+        }
+    }
+
+    /// The boxes of a frame are worked out when asked for: a URI claiming billions
+    /// of frames costs no memory for them (it used to allocate a list per frame).
+    #[test]
+    fn a_huge_frame_count_has_a_cheap_ground_truth() {
+        let gt = ground_truth("synthetic:scenes?frames=4294967296&scenes=3&objects=2").unwrap();
+        assert_eq!(gt.frames, 4_294_967_296);
+        assert_eq!(gt.cuts.len(), 2);
+        assert_eq!(gt.objects_at(4_294_967_295).len(), 2);
+        assert!(gt.objects_at(4_294_967_296).is_empty());
+        assert_eq!(gt.scene_of(4_294_967_295), Some(2));
+    }
+
+    /// Frame counts beyond f64's precision still split into scenes that cover the
+    /// video exactly (the rounded shares once added up to more than the frames).
+    #[test]
+    fn scenes_cover_frame_counts_beyond_f64_precision() {
+        for frames in [9_223_372_036_854_775_807u64, u64::MAX, (1 << 53) + 1] {
+            let gt = ground_truth(&format!("synthetic:?frames={frames}&scenes=3")).unwrap();
+            assert_eq!(gt.scenes[0].start_frame, 0);
+            assert_eq!(gt.scenes.last().unwrap().end_frame, frames);
+            for w in gt.scenes.windows(2) {
+                assert_eq!(w[0].end_frame, w[1].start_frame);
+            }
         }
     }
 

@@ -174,22 +174,69 @@ pub(crate) fn spawn_reader(
     let shared = Arc::clone(&log);
     let handle = std::thread::Builder::new()
         .name("ffmpeg-stderr".into())
-        .spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut buf = Vec::with_capacity(512);
-            loop {
-                buf.clear();
-                match reader.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let line = String::from_utf8_lossy(&buf);
-                        shared.push(line.trim_end_matches(['\n', '\r']));
-                    }
-                }
-            }
-            shared.close();
-        })?;
+        .spawn(move || read_into(&shared, stderr))?;
     Ok((log, handle))
+}
+
+/// Reads `stderr` line by line into `log` until it ends, then closes the log.
+fn read_into(log: &Log, stderr: impl Read) {
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::with_capacity(512);
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                log.push(line.trim_end_matches(['\n', '\r']));
+            }
+        }
+    }
+    log.close();
+}
+
+/// What the reader of a decoding ffmpeg's stderr gathered from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSummary {
+    /// `showinfo@pre` frame reports (frames out of the decoder).
+    pub decoded: u64,
+    /// `showinfo@post` frame reports (frames written to the pipe).
+    pub written: u64,
+    /// Error-level messages.
+    pub faults: u64,
+    /// The `pre` filter's time base, when reported.
+    pub pre_time_base: Option<(i64, i64)>,
+    /// The `post` filter's time base, when reported.
+    pub post_time_base: Option<(i64, i64)>,
+    /// The explanation a failure would be given.
+    pub explanation: String,
+}
+
+/// Reads `stderr`, the whole standard error of a decoding ffmpeg
+/// (`-loglevel repeat+level+info` with the `showinfo@pre` and `showinfo@post`
+/// filters), through the same reader a decoder's log thread runs. ffmpeg's log
+/// echoes the input's own text (tags, names), so it is untrusted: this is the entry
+/// point for testing that reader on any bytes.
+pub fn read_log(stderr: &[u8]) -> LogSummary {
+    let log = Log {
+        events: true,
+        ..Log::default()
+    };
+    read_into(&log, stderr);
+    let mut summary = LogSummary::default();
+    while let Some(event) = log.next_event() {
+        match event {
+            Event::Pre { .. } => summary.decoded += 1,
+            Event::Post { .. } => summary.written += 1,
+            Event::Fault => summary.faults += 1,
+        }
+    }
+    log.with(|st| {
+        summary.pre_time_base = st.pre_time_base;
+        summary.post_time_base = st.post_time_base;
+        summary.explanation = st.explanation();
+    });
+    summary
 }
 
 /// One stderr line, understood.

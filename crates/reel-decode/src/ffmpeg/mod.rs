@@ -32,7 +32,8 @@ pub use decode::FfmpegSource;
 pub use encode::{EncoderOptions, FfmpegEncoder};
 #[cfg(feature = "libav")]
 pub use libav::LibavSource;
-pub use probe::{StreamEntry, count_frames, streams};
+pub use log::{LogSummary, read_log};
+pub use probe::{StreamEntry, count_frames, info_from_ffprobe_json, streams};
 
 use crate::error::DecodeError;
 use crate::info::VideoInfo;

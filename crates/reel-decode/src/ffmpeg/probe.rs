@@ -170,12 +170,33 @@ pub(crate) fn run_ffprobe(
     if let Some(cause) = network_failure(input, &stderr) {
         return Err(cause);
     }
-    let json: ProbeJson =
-        serde_json::from_slice(&output.stdout).map_err(|e| DecodeError::NotVideo {
-            input: input.name().to_string(),
-            detail: format!("ffprobe's report could not be read: {e}"),
-        })?;
-    facts_from_json(input.name(), json, limits)
+    facts_from_report(input.name(), &output.stdout, limits)
+}
+
+/// The facts in ffprobe's JSON report (`-print_format json -show_format
+/// -show_streams`) on `input`.
+pub(crate) fn facts_from_report(
+    input: &str,
+    report: &[u8],
+    limits: &Limits,
+) -> Result<StreamFacts, DecodeError> {
+    let json: ProbeJson = serde_json::from_slice(report).map_err(|e| DecodeError::NotVideo {
+        input: input.to_string(),
+        detail: format!("ffprobe's report could not be read: {e}"),
+    })?;
+    facts_from_json(input, json, limits)
+}
+
+/// What ffprobe's JSON report (`-print_format json -show_format -show_streams`)
+/// says of `input`: its first video stream, checked against `limits`, exactly as a
+/// probe through ffprobe reads it. The report is untrusted text (it echoes the
+/// file's tags); this is the entry point for testing its reader on any bytes.
+pub fn info_from_ffprobe_json(
+    input: &str,
+    report: &[u8],
+    limits: &Limits,
+) -> Result<VideoInfo, DecodeError> {
+    facts_from_report(input, report, limits).map(|facts| facts.info)
 }
 
 /// The error for a failed probe, from ffprobe's message.
