@@ -217,6 +217,9 @@ pub struct Layout {
     pub swap_uv: bool,
 }
 
+/// A source plane's width and height in pixels, and samples per pixel.
+type PlaneShape = (usize, usize, usize);
+
 impl Layout {
     /// `format` itself, 8-bit, as [`PixelFormat::planes`] describes it.
     pub const fn of(format: PixelFormat) -> Self {
@@ -251,11 +254,7 @@ impl Layout {
 
     /// Size in samples, and samples per pixel, of each source plane of a
     /// `width` x `height` picture; `None` for a layout this module cannot read.
-    fn source_planes(
-        &self,
-        width: usize,
-        height: usize,
-    ) -> Option<([(usize, usize, usize); 3], usize)> {
+    fn source_planes(&self, width: usize, height: usize) -> Option<([PlaneShape; 3], usize)> {
         if !matches!((self.sample_bytes, self.shift), (1, 0) | (2, 1..=8)) {
             return None;
         }
@@ -483,10 +482,22 @@ impl Resizer {
         }
         if bytes == 2 {
             return match channels {
-                1 => Ok(self.plane_wide::<1>(shift, src, dst)),
-                2 => Ok(self.plane_wide::<2>(shift, src, dst)),
-                3 => Ok(self.plane_wide::<3>(shift, src, dst)),
-                4 => Ok(self.plane_wide::<4>(shift, src, dst)),
+                1 => {
+                    self.plane_wide::<1>(shift, src, dst);
+                    Ok(())
+                }
+                2 => {
+                    self.plane_wide::<2>(shift, src, dst);
+                    Ok(())
+                }
+                3 => {
+                    self.plane_wide::<3>(shift, src, dst);
+                    Ok(())
+                }
+                4 => {
+                    self.plane_wide::<4>(shift, src, dst);
+                    Ok(())
+                }
                 n => Err(OpsError::Resize(format!(
                     "{n} samples per pixel is not supported"
                 ))),
