@@ -919,6 +919,41 @@ mod tests {
         assert_eq!(pixel_format_name(1_000_000), "unknown");
     }
 
+    #[test]
+    fn display_matrices_turn_as_ffmpegs_autorotation_turns() {
+        // The display matrix libav sets for `degrees` (the picture is shown turned
+        // the other way: ffmpeg's `transpose=clock` for 90), and matrices by hand,
+        // each read as ffmpeg's own autorotation reads it.
+        let rotated = |degrees: f64| {
+            let mut m = [0i32; 9];
+            // SAFETY: the function writes the nine integers of the matrix.
+            unsafe { av::ffi::av_display_rotation_set(m.as_mut_ptr(), degrees) };
+            m
+        };
+        let u = 1 << 16;
+        let w = 1 << 30;
+        let turn = |flip_x, flip_y, transpose| Orientation {
+            flip_x,
+            flip_y,
+            transpose,
+        };
+        for (m, want) in [
+            (rotated(0.0), Some(Orientation::IDENTITY)),
+            (rotated(90.0), Some(Orientation::CLOCKWISE)),
+            (rotated(-90.0), Some(Orientation::COUNTER_CLOCKWISE)),
+            (rotated(180.0), Some(Orientation::HALF_TURN)),
+            (rotated(45.0), None),
+            ([-u, 0, 0, 0, u, 0, 0, 0, w], Some(turn(true, false, false))),
+            ([u, 0, 0, 0, -u, 0, 0, 0, w], Some(turn(false, true, false))),
+            // transpose=cclock_flip and transpose=clock_flip.
+            ([0, u, 0, u, 0, 0, 0, 0, w], Some(turn(false, false, true))),
+            ([0, -u, 0, -u, 0, 0, 0, 0, w], Some(turn(true, true, true))),
+            ([0; 9], None),
+        ] {
+            assert_eq!(orientation_of(&m), want, "{m:?}");
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn libavs_own_messages_go_through_tracing() {
