@@ -2,8 +2,10 @@
 //!
 //! RGB and YUV meet through BT.601 with limited ("TV") range, the default of
 //! ffmpeg's swscale: `Y` in 16..=235, `U`/`V` in 16..=240. YUV read as RGB can also
-//! use BT.709 ([`convert_with_matrix`]), and full-range YUV is first compressed to
-//! limited range ([`full_to_limited_range`]). `Gray8` is full-range luma
+//! use BT.709 or BT.2020 ([`convert_with_matrix`]), and full-range YUV is first
+//! compressed to limited range ([`full_to_limited_range`]). A YUV or grey picture
+//! can be turned (rotated by quarter turns, mirrored) as it is written
+//! ([`convert_to`] with an [`Orientation`]): no separate pass. `Gray8` is full-range luma
 //! (`0.299 R + 0.587 G + 0.114 B`), as ffmpeg's `gray`. Chroma is subsampled by
 //! averaging each 2x2 block (edge pixels repeat on odd sizes) and upsampled by
 //! repeating each sample over its block. All arithmetic is 16-bit fixed point.
@@ -56,6 +58,9 @@ pub enum Matrix {
     Bt601,
     /// ITU-R BT.709 (high-definition video).
     Bt709,
+    /// ITU-R BT.2020, non-constant luminance (ultra-high-definition and HDR video;
+    /// the transfer function is left as it is, as swscale leaves it).
+    Bt2020,
 }
 
 /// The chroma coefficients of limited-range YUV -> RGB for one matrix.
@@ -79,12 +84,14 @@ const fn to_rgb(kr: f64, kb: f64) -> ToRgb {
 
 const BT601_TO_RGB: ToRgb = to_rgb(KR, KB);
 const BT709_TO_RGB: ToRgb = to_rgb(0.2126, 0.0722);
+const BT2020_TO_RGB: ToRgb = to_rgb(0.2627, 0.0593);
 
 impl Matrix {
     fn to_rgb(self) -> ToRgb {
         match self {
             Matrix::Bt601 => BT601_TO_RGB,
             Matrix::Bt709 => BT709_TO_RGB,
+            Matrix::Bt2020 => BT2020_TO_RGB,
         }
     }
 }
@@ -228,6 +235,82 @@ macro_rules! with_order {
     };
 }
 
+/// How a picture is turned on its way into the frame: the rotations by quarter
+/// turns and the mirrorings a display matrix asks for. The flips are applied in the
+/// source's own axes, then the transposition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Orientation {
+    /// Mirror left to right.
+    pub flip_x: bool,
+    /// Mirror top to bottom.
+    pub flip_y: bool,
+    /// Swap rows and columns (after the flips): a `w` x `h` picture becomes `h` x `w`.
+    pub transpose: bool,
+}
+
+impl Orientation {
+    /// Left as it is.
+    pub const IDENTITY: Self = Self {
+        flip_x: false,
+        flip_y: false,
+        transpose: false,
+    };
+    /// A quarter turn clockwise (ffmpeg's `transpose=clock`).
+    pub const CLOCKWISE: Self = Self {
+        flip_x: false,
+        flip_y: true,
+        transpose: true,
+    };
+    /// A half turn (ffmpeg's `hflip,vflip`).
+    pub const HALF_TURN: Self = Self {
+        flip_x: true,
+        flip_y: true,
+        transpose: false,
+    };
+    /// A quarter turn counter-clockwise (ffmpeg's `transpose=cclock`).
+    pub const COUNTER_CLOCKWISE: Self = Self {
+        flip_x: true,
+        flip_y: false,
+        transpose: true,
+    };
+
+    /// Whether it leaves the picture as it is.
+    pub fn is_identity(self) -> bool {
+        self == Self::IDENTITY
+    }
+
+    /// The size of a `width` x `height` picture once turned.
+    pub fn output_size(self, width: u32, height: u32) -> (u32, u32) {
+        if self.transpose {
+            (height, width)
+        } else {
+            (width, height)
+        }
+    }
+
+    /// Where pixel `(x, y)` of a `w` x `h` plane lands in the turned plane, as an
+    /// index into its rows.
+    #[inline(always)]
+    fn index(self, x: usize, y: usize, w: usize, h: usize) -> usize {
+        let fx = if self.flip_x { w - 1 - x } else { x };
+        let fy = if self.flip_y { h - 1 - y } else { y };
+        if self.transpose {
+            fy + fx * h
+        } else {
+            fx + fy * w
+        }
+    }
+}
+
+/// How [`convert_to`] reads and writes a picture, beyond the two formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Conversion {
+    /// The matrix YUV sources were encoded with, for RGB outputs.
+    pub matrix: Matrix,
+    /// How the picture is turned as it is written.
+    pub orientation: Orientation,
+}
+
 /// Converts a `width` x `height` picture from `src_format` to `dst_format`.
 ///
 /// `src` and `dst` are tightly packed as [`PixelFormat::planes`] describes and must
@@ -263,6 +346,31 @@ pub fn convert_with_matrix(
     height: u32,
     matrix: Matrix,
 ) -> Result<(), OpsError> {
+    let how = Conversion {
+        matrix,
+        ..Conversion::default()
+    };
+    convert_to(src, src_format, dst, dst_format, width, height, how)
+}
+
+/// [`convert`] with the matrix and orientation of `how`: `src` is the `width` x
+/// `height` picture, `dst` the picture turned (its size is
+/// [`Orientation::output_size`]). Turning takes a YUV or grey source (anything
+/// else is [`OpsError::Unsupported`]) and happens as each pixel is written.
+/// Allocates nothing.
+pub fn convert_to(
+    src: &[u8],
+    src_format: PixelFormat,
+    dst: &mut [u8],
+    dst_format: PixelFormat,
+    width: u32,
+    height: u32,
+    how: Conversion,
+) -> Result<(), OpsError> {
+    let matrix = how.matrix;
+    if !how.orientation.is_identity() {
+        return convert_turned(src, src_format, dst, dst_format, width, height, how);
+    }
     let src_len = frame_len(src_format, width, height)?;
     let dst_len = frame_len(dst_format, width, height)?;
     check_len(src_len, src.len())?;
@@ -324,6 +432,106 @@ pub fn convert_with_matrix(
             }
         }
         (Class::Gray, Class::Gray) => dst.copy_from_slice(src),
+    }
+    Ok(())
+}
+
+/// [`convert_to`] with a turn: each pixel converted as the unturned conversion
+/// converts it and written where the orientation puts it.
+fn convert_turned(
+    src: &[u8],
+    src_format: PixelFormat,
+    dst: &mut [u8],
+    dst_format: PixelFormat,
+    width: u32,
+    height: u32,
+    how: Conversion,
+) -> Result<(), OpsError> {
+    let o = how.orientation;
+    let (ow, oh) = o.output_size(width, height);
+    let src_len = frame_len(src_format, width, height)?;
+    let dst_len = frame_len(dst_format, ow, oh)?;
+    check_len(src_len, src.len())?;
+    check_len(dst_len, dst.len())?;
+    let (src, dst) = (&src[..src_len], &mut dst[..dst_len]);
+    let (w, h) = (width as usize, height as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let (luma, chroma) = src.split_at(w * h);
+    // The chroma of source pixel (x, y), for YUV sources.
+    let from_nv12 = match class(src_format) {
+        Class::Yuv { nv12 } => Some(nv12),
+        Class::Gray => None,
+        Class::Packed(_) => {
+            return Err(OpsError::Unsupported {
+                from: src_format,
+                to: dst_format,
+            });
+        }
+    };
+    let uv = |cx: usize, cy: usize| -> (u8, u8) {
+        match from_nv12 {
+            Some(true) => (chroma[2 * (cy * cw + cx)], chroma[2 * (cy * cw + cx) + 1]),
+            Some(false) => (chroma[cy * cw + cx], chroma[cw * ch + cy * cw + cx]),
+            None => (128, 128),
+        }
+    };
+    match class(dst_format) {
+        Class::Packed(d) => with_order!(d, D => {
+            let c = how.matrix.to_rgb();
+            for y in 0..h {
+                for x in 0..w {
+                    let v = luma[y * w + x];
+                    let px = if from_nv12.is_some() {
+                        let (u, v2) = uv(x / 2, y / 2);
+                        let (u, v2) = (i32::from(u) - 128, i32::from(v2) - 128);
+                        rgb_of(v, c.r_v * v2, c.g_u * u + c.g_v * v2, c.b_u * u)
+                    } else {
+                        (v, v, v)
+                    };
+                    let at = o.index(x, y, w, h) * D::BPP;
+                    put::<D>(&mut dst[at..at + D::BPP], px);
+                }
+            }
+        }),
+        Class::Gray => {
+            for y in 0..h {
+                for x in 0..w {
+                    let v = luma[y * w + x];
+                    dst[o.index(x, y, w, h)] = if from_nv12.is_some() {
+                        Y_TO_GRAY[usize::from(v)]
+                    } else {
+                        v
+                    };
+                }
+            }
+        }
+        Class::Yuv { nv12 } => {
+            let (dst_luma, dst_chroma) = dst.split_at_mut(w * h);
+            for y in 0..h {
+                for x in 0..w {
+                    let v = luma[y * w + x];
+                    dst_luma[o.index(x, y, w, h)] = if from_nv12.is_some() {
+                        v
+                    } else {
+                        GRAY_TO_Y[usize::from(v)]
+                    };
+                }
+            }
+            let n = cw * ch;
+            for cy in 0..ch {
+                for cx in 0..cw {
+                    let (u, v) = uv(cx, cy);
+                    let at = o.index(cx, cy, cw, ch);
+                    if nv12 {
+                        dst_chroma[2 * at] = u;
+                        dst_chroma[2 * at + 1] = v;
+                    } else {
+                        dst_chroma[at] = u;
+                        dst_chroma[n + at] = v;
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -596,6 +804,161 @@ mod tests {
         }
         assert!(full_to_limited_range(&mut [0u8; 12], PixelFormat::Rgb24, 2, 2).is_err());
         assert!(full_to_limited_range(&mut [0u8; 5], PixelFormat::Yuv420p, 2, 2).is_err());
+    }
+
+    /// `plane` (`w` x `h`, `bpp` bytes a pixel) turned by `o`, one pixel at a time
+    /// from the output's side: the definition the conversion must meet.
+    fn turn_plane(plane: &[u8], w: usize, h: usize, bpp: usize, o: Orientation) -> Vec<u8> {
+        let (ow, oh) = if o.transpose { (h, w) } else { (w, h) };
+        let mut out = vec![0u8; plane.len()];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (fx, fy) = if o.transpose { (oy, ox) } else { (ox, oy) };
+                let x = if o.flip_x { w - 1 - fx } else { fx };
+                let y = if o.flip_y { h - 1 - fy } else { fy };
+                out[(oy * ow + ox) * bpp..][..bpp]
+                    .copy_from_slice(&plane[(y * w + x) * bpp..][..bpp]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn turning_as_it_writes_is_converting_then_turning() {
+        // The quarter turns on a 3x2 grey picture, by hand.
+        let grey = [1u8, 2, 3, 4, 5, 6];
+        let mut out = [0u8; 6];
+        let turn = |o, out: &mut [u8]| {
+            let how = Conversion {
+                orientation: o,
+                ..Conversion::default()
+            };
+            convert_to(
+                &grey,
+                PixelFormat::Gray8,
+                out,
+                PixelFormat::Gray8,
+                3,
+                2,
+                how,
+            )
+            .unwrap();
+        };
+        turn(Orientation::CLOCKWISE, &mut out);
+        assert_eq!(out, [4, 1, 5, 2, 6, 3]);
+        turn(Orientation::COUNTER_CLOCKWISE, &mut out);
+        assert_eq!(out, [3, 6, 2, 5, 1, 4]);
+        turn(Orientation::HALF_TURN, &mut out);
+        assert_eq!(out, [6, 5, 4, 3, 2, 1]);
+        // Every orientation, from YUV and grey into every format, odd sizes
+        // included: the same pixels as the unturned conversion, turned.
+        let (w, h) = (7usize, 5usize);
+        for from in [PixelFormat::Yuv420p, PixelFormat::Nv12, PixelFormat::Gray8] {
+            let len = from.frame_size(w as u32, h as u32).unwrap();
+            let src: Vec<u8> = (0..len).map(|i| (i * 37 % 223 + 16) as u8).collect();
+            for to in PixelFormat::ALL {
+                let mut plain = vec![0u8; to.frame_size(w as u32, h as u32).unwrap()];
+                convert(&src, from, &mut plain, to, w as u32, h as u32).unwrap();
+                for bits in 0..8u8 {
+                    let o = Orientation {
+                        flip_x: bits & 1 != 0,
+                        flip_y: bits & 2 != 0,
+                        transpose: bits & 4 != 0,
+                    };
+                    let how = Conversion {
+                        matrix: Matrix::Bt709,
+                        orientation: o,
+                    };
+                    let mut plain = plain.clone();
+                    convert_with_matrix(
+                        &src,
+                        from,
+                        &mut plain,
+                        to,
+                        w as u32,
+                        h as u32,
+                        Matrix::Bt709,
+                    )
+                    .unwrap();
+                    let mut turned = vec![0u8; plain.len()];
+                    convert_to(&src, from, &mut turned, to, w as u32, h as u32, how).unwrap();
+                    let planes = to.planes(w as u32, h as u32);
+                    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+                    let mut want = Vec::new();
+                    for (i, p) in planes.iter().enumerate() {
+                        let bytes = &plain[p.offset..p.offset + p.len()];
+                        want.extend(match (to, i) {
+                            (PixelFormat::Nv12, 1) => turn_plane(bytes, cw, ch, 2, o),
+                            (_, 0) => {
+                                let bpp = to.bytes_per_pixel().unwrap_or(1);
+                                turn_plane(bytes, w, h, bpp, o)
+                            }
+                            _ => turn_plane(bytes, cw, ch, 1, o),
+                        });
+                    }
+                    assert_eq!(turned, want, "{from} -> {to}, {o:?}");
+                }
+            }
+        }
+        // Packed sources are not turned.
+        let how = Conversion {
+            orientation: Orientation::CLOCKWISE,
+            ..Conversion::default()
+        };
+        assert!(
+            convert_to(
+                &[0; 18],
+                PixelFormat::Rgb24,
+                &mut [0; 6],
+                PixelFormat::Gray8,
+                3,
+                2,
+                how
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn the_three_matrices_differ_on_colour_and_agree_on_grey() {
+        // Limited-range saturated red in each matrix's own terms reads differently;
+        // grey (neutral chroma) reads the same.
+        let mut rgb = [[0u8; 12]; 3];
+        let mut grey = [[0u8; 12]; 3];
+        for (i, m) in [Matrix::Bt601, Matrix::Bt709, Matrix::Bt2020]
+            .into_iter()
+            .enumerate()
+        {
+            convert_with_matrix(
+                &[81, 81, 81, 81, 90, 240],
+                PixelFormat::Yuv420p,
+                &mut rgb[i],
+                PixelFormat::Rgb24,
+                2,
+                2,
+                m,
+            )
+            .unwrap();
+            convert_with_matrix(
+                &[126, 126, 126, 126, 128, 128],
+                PixelFormat::Yuv420p,
+                &mut grey[i],
+                PixelFormat::Rgb24,
+                2,
+                2,
+                m,
+            )
+            .unwrap();
+        }
+        assert!(
+            rgb[0][0] >= 254 && rgb[0][1] <= 1 && rgb[0][2] <= 1,
+            "{:?}",
+            rgb[0]
+        );
+        assert_ne!(rgb[0], rgb[1]);
+        assert_ne!(rgb[1], rgb[2]);
+        assert_eq!(grey[0], grey[1]);
+        assert_eq!(grey[1], grey[2]);
     }
 
     #[test]

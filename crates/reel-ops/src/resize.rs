@@ -1,4 +1,6 @@
-//! Resizing 8-bit pictures of any [`PixelFormat`].
+//! Resizing 8-bit pictures of any [`PixelFormat`], and reading a decoder's pictures
+//! in other layouts ([`Layout`]: 4:2:2 and 4:4:4 chroma, NV21, 9- to 16-bit samples)
+//! into those formats in the same pass.
 //!
 //! A [`Resizer`] is a separable fixed-point convolution: a vertical pass (every
 //! output row is a weighted sum of whole source rows, a loop the compiler turns into
@@ -189,6 +191,94 @@ pub struct StridedPlane<'a> {
     pub stride: usize,
 }
 
+/// How a decoder's picture is laid out, for [`Resizer::resize_layout`]: which of
+/// reel's 8-bit formats its planes become and how they differ from that format's.
+///
+/// The planes are those of [`format`](Self::format) in number and order (Y, U, V
+/// for planar YUV; Y, then interleaved chroma for semi-planar), but the source's
+/// chroma planes may be subsampled less than 4:2:0 (4:2:2, 4:4:4: the resize takes
+/// them to the output's 4:2:0 sizes), its samples may be wider than 8 bits (two
+/// little-endian bytes, reduced to 8 bits with rounding in the resize's first pass),
+/// and semi-planar chroma may be V first (NV21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The 8-bit format the resize writes.
+    pub format: PixelFormat,
+    /// log2 of the source chroma's subsampling, across and down: `(1, 1)` for
+    /// 4:2:0, `(1, 0)` for 4:2:2, `(0, 0)` for 4:4:4. Ignored without chroma.
+    pub chroma_shift: (u8, u8),
+    /// Bytes per sample: 1, or 2 (little-endian).
+    pub sample_bytes: u8,
+    /// Low bits dropped to reach 8 bits: 2 for 10-bit samples, 4 for 12-bit, 8 for
+    /// 16-bit ones and for P010's 10 bits held in the top of 16. At most 8; 0 with
+    /// one-byte samples.
+    pub shift: u8,
+    /// Semi-planar chroma is stored V first (NV21): the output is swapped to U first.
+    pub swap_uv: bool,
+}
+
+/// A source plane's width and height in pixels, and samples per pixel.
+type PlaneShape = (usize, usize, usize);
+
+impl Layout {
+    /// `format` itself, 8-bit, as [`PixelFormat::planes`] describes it.
+    pub const fn of(format: PixelFormat) -> Self {
+        Self {
+            format,
+            chroma_shift: (1, 1),
+            sample_bytes: 1,
+            shift: 0,
+            swap_uv: false,
+        }
+    }
+
+    /// The same layout with chroma subsampled by `1 << x` across and `1 << y` down.
+    pub const fn with_chroma_shift(mut self, x: u8, y: u8) -> Self {
+        self.chroma_shift = (x, y);
+        self
+    }
+
+    /// The same layout with two-byte little-endian samples of which the low `shift`
+    /// bits are dropped.
+    pub const fn with_wide_samples(mut self, shift: u8) -> Self {
+        self.sample_bytes = 2;
+        self.shift = shift;
+        self
+    }
+
+    /// The same layout with V before U in semi-planar chroma.
+    pub const fn with_swapped_chroma(mut self) -> Self {
+        self.swap_uv = true;
+        self
+    }
+
+    /// Size in samples, and samples per pixel, of each source plane of a
+    /// `width` x `height` picture; `None` for a layout this module cannot read.
+    fn source_planes(&self, width: usize, height: usize) -> Option<([PlaneShape; 3], usize)> {
+        if !matches!((self.sample_bytes, self.shift), (1, 0) | (2, 1..=8)) {
+            return None;
+        }
+        let (sx, sy) = (
+            u32::from(self.chroma_shift.0),
+            u32::from(self.chroma_shift.1),
+        );
+        if sx > 1 || sy > 1 {
+            return None;
+        }
+        let chroma = (width.div_ceil(1 << sx), height.div_ceil(1 << sy));
+        let luma = (width, height, 1);
+        Some(match self.format {
+            PixelFormat::Gray8 => ([luma, (0, 0, 0), (0, 0, 0)], 1),
+            PixelFormat::Rgb24 | PixelFormat::Bgr24 => {
+                ([(width, height, 3), (0, 0, 0), (0, 0, 0)], 1)
+            }
+            PixelFormat::Rgba => ([(width, height, 4), (0, 0, 0), (0, 0, 0)], 1),
+            PixelFormat::Yuv420p => ([luma, (chroma.0, chroma.1, 1), (chroma.0, chroma.1, 1)], 3),
+            PixelFormat::Nv12 => ([luma, (chroma.0, chroma.1, 2), (0, 0, 0)], 2),
+        })
+    }
+}
+
 /// One row of sums for the vertical pass: 32-bit for the 14-bit weights, 16-bit
 /// for the 8-bit ones.
 #[derive(Debug, Clone, Default)]
@@ -285,11 +375,36 @@ impl Resizer {
         dst_h: u32,
         format: PixelFormat,
     ) -> Result<(), OpsError> {
+        self.resize_layout(src, src_w, src_h, dst, dst_w, dst_h, Layout::of(format))
+    }
+
+    /// Resizes a picture laid out as `layout` says, its planes living apart (as in
+    /// [`resize_strided`](Self::resize_strided)), into `dst` tightly packed in
+    /// `layout.format` at `dst_w` x `dst_h`. Chroma subsampled less than the output's
+    /// is resized to the output's chroma size like any other plane, wide samples are
+    /// reduced to 8 bits in the vertical pass (`(sum + half) >> shift`, so a plain
+    /// rounding shift when the height stays), and NV21 chroma is written U first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resize_layout(
+        &mut self,
+        src: &[StridedPlane<'_>],
+        src_w: u32,
+        src_h: u32,
+        dst: &mut [u8],
+        dst_w: u32,
+        dst_h: u32,
+        layout: Layout,
+    ) -> Result<(), OpsError> {
+        let format = layout.format;
         frame_len(format, src_w, src_h)?;
         check_len(frame_len(format, dst_w, dst_h)?, dst.len())?;
-        let src_planes = format.planes(src_w, src_h);
+        let Some((src_planes, n)) = layout.source_planes(src_w as usize, src_h as usize) else {
+            return Err(OpsError::Resize(format!(
+                "an unsupported layout of {}: {layout:?}",
+                format.name()
+            )));
+        };
         let dst_planes = format.planes(dst_w, dst_h);
-        let n = src_planes.len();
         if src.len() != n {
             return Err(OpsError::Resize(format!(
                 "{} has {n} planes, {} were given",
@@ -297,29 +412,31 @@ impl Resizer {
                 src.len()
             )));
         }
-        for (i, ((sp, dp), plane)) in src_planes
-            .iter()
-            .zip(dst_planes.iter())
-            .zip(src)
-            .enumerate()
+        let bytes = usize::from(layout.sample_bytes);
+        for ((&(width, height, channels), dp), plane) in
+            src_planes.iter().zip(dst_planes.iter()).zip(src)
         {
-            let channels = match (format, i) {
-                (PixelFormat::Nv12, 1) => 2,
-                _ => format.bytes_per_pixel().unwrap_or(1),
-            };
             let src = PlaneRef {
                 data: plane.data,
-                width: sp.stride / channels,
-                height: sp.rows,
+                width,
+                height,
                 stride: plane.stride,
             };
-            let dst = PlaneMut {
-                data: &mut dst[dp.offset..dp.offset + dp.len()],
+            let out = &mut dst[dp.offset..dp.offset + dp.len()];
+            let plane_out = PlaneMut {
+                data: &mut *out,
                 width: dp.stride / channels,
                 height: dp.rows,
                 stride: dp.stride,
             };
-            self.resize_plane(channels, src, dst)?;
+            self.resize_samples(channels, bytes, u32::from(layout.shift), src, plane_out)?;
+            if layout.swap_uv && channels == 2 {
+                // The output chroma is small: swapping it costs little next to the
+                // resize.
+                for uv in out.chunks_exact_mut(2) {
+                    uv.swap(0, 1);
+                }
+            }
         }
         Ok(())
     }
@@ -332,28 +449,59 @@ impl Resizer {
         src: PlaneRef<'_>,
         dst: PlaneMut<'_>,
     ) -> Result<(), OpsError> {
-        let fits = |len: usize, width: usize, height: usize, stride: usize| {
+        self.resize_samples(channels, 1, 0, src, dst)
+    }
+
+    /// Resizes one plane of `channels` interleaved samples per pixel, each `bytes`
+    /// wide (1, or 2 little-endian, of which the low `shift` bits are dropped), into
+    /// an 8-bit plane.
+    fn resize_samples(
+        &mut self,
+        channels: usize,
+        bytes: usize,
+        shift: u32,
+        src: PlaneRef<'_>,
+        dst: PlaneMut<'_>,
+    ) -> Result<(), OpsError> {
+        let fits = |len: usize, width: usize, height: usize, stride: usize, bytes: usize| {
             width > 0
                 && height > 0
-                && stride >= width * channels
-                && (height - 1) * stride + width * channels <= len
+                && stride >= width * channels * bytes
+                && (height - 1) * stride + width * channels * bytes <= len
         };
-        if !fits(src.data.len(), src.width, src.height, src.stride)
-            || !fits(dst.data.len(), dst.width, dst.height, dst.stride)
-        {
+        let src_fits = fits(src.data.len(), src.width, src.height, src.stride, bytes);
+        if !src_fits || !fits(dst.data.len(), dst.width, dst.height, dst.stride, 1) {
+            let (w, h) = if src_fits {
+                (dst.width, dst.height)
+            } else {
+                (src.width, src.height)
+            };
             return Err(OpsError::Resize(format!(
-                "a {}x{} plane does not fit its buffer",
-                if fits(src.data.len(), src.width, src.height, src.stride) {
-                    dst.width
-                } else {
-                    src.width
-                },
-                if fits(src.data.len(), src.width, src.height, src.stride) {
-                    dst.height
-                } else {
-                    src.height
-                },
+                "a {w}x{h} plane does not fit its buffer"
             )));
+        }
+        if bytes == 2 {
+            return match channels {
+                1 => {
+                    self.plane_wide::<1>(shift, src, dst);
+                    Ok(())
+                }
+                2 => {
+                    self.plane_wide::<2>(shift, src, dst);
+                    Ok(())
+                }
+                3 => {
+                    self.plane_wide::<3>(shift, src, dst);
+                    Ok(())
+                }
+                4 => {
+                    self.plane_wide::<4>(shift, src, dst);
+                    Ok(())
+                }
+                n => Err(OpsError::Resize(format!(
+                    "{n} samples per pixel is not supported"
+                ))),
+            };
         }
         match channels {
             1 => self.plane::<1>(src, dst),
@@ -367,6 +515,39 @@ impl Resizer {
             }
         }
         Ok(())
+    }
+
+    /// [`plane`](Self::plane) for two-byte samples: the vertical pass (a rounding
+    /// shift when the height stays) reduces them to 8 bits, into `dst` when the
+    /// width stays, else into the scratch the horizontal pass reads.
+    fn plane_wide<const C: usize>(&mut self, shift: u32, src: PlaneRef<'_>, dst: PlaneMut<'_>) {
+        let x = (src.width != dst.width).then(|| self.axis(src.width, dst.width, None));
+        let y = (src.height != dst.height).then(|| self.axis(src.height, dst.height, x));
+        let axis = y.map(|y| &self.axes[y]);
+        match x {
+            None => vertical_wide(axis, src, dst, C, shift, &mut self.acc),
+            Some(x) => {
+                let row = src.width * C;
+                let len = row * dst.height;
+                if self.scratch.len() < len {
+                    self.scratch.resize(len, 0);
+                }
+                let mid = PlaneMut {
+                    data: &mut self.scratch[..len],
+                    width: src.width,
+                    height: dst.height,
+                    stride: row,
+                };
+                vertical_wide(axis, src, mid, C, shift, &mut self.acc);
+                let mid = PlaneRef {
+                    data: &self.scratch[..len],
+                    width: src.width,
+                    height: dst.height,
+                    stride: row,
+                };
+                horizontal::<C>(&self.axes[x], mid, dst);
+            }
+        }
     }
 
     /// The cached table for `in_size -> out_size`, built if missing, never evicting
@@ -494,6 +675,85 @@ crate::simd::multiversion! {
     }
 }
     avx2 = vertical_avx2, generic = []
+}
+
+crate::simd::multiversion! {
+    /// Resamples the rows of two-byte samples of `src` into the 8-bit rows of `dst`
+    /// (same width), dropping the low `shift` bits with rounding; without an axis
+    /// (the same height) each row is only reduced.
+    fn vertical_wide[](axis: Option<&Axis>, src: PlaneRef<'_>, dst: PlaneMut<'_>, channels: usize, shift: u32, acc: &mut Sums) -> () {
+    let row = src.width * channels;
+    let src_row = |i: usize| &src.data[i * src.stride..][..2 * row];
+    let reduce = |out: &mut [u8], from: &[u8]| {
+        let half = (1u32 << shift) >> 1;
+        for (d, s) in out.iter_mut().zip(from.chunks_exact(2)) {
+            let v = u32::from(u16::from_le_bytes([s[0], s[1]]));
+            *d = ((v + half) >> shift).min(255) as u8;
+        }
+    };
+    let Some(axis) = axis else {
+        for r in 0..src.height {
+            reduce(&mut dst.data[r * dst.stride..][..row], src_row(r));
+        }
+        return;
+    };
+    let window = axis.window;
+    // Weights sum to 1 << PREC and samples are at most 16 bits: sums fit 31 bits.
+    let total = PREC + shift;
+    let round = (1i64 << total) >> 1;
+    for (o, (&start, weights)) in axis
+        .starts
+        .iter()
+        .zip(axis.weights.chunks_exact(window))
+        .enumerate()
+    {
+        let start = start as usize;
+        let out = &mut dst.data[o * dst.stride..][..row];
+        if let [_] = *weights {
+            reduce(out, src_row(start));
+            continue;
+        }
+        if acc.wide.len() < row {
+            acc.wide.resize(row, 0);
+        }
+        let sums = &mut acc.wide[..row];
+        sums.fill(0);
+        if !axis.weights8.is_empty() {
+            // The 8-bit weights where the 8-bit pass takes them, so that a wide
+            // picture resizes exactly as its top eight bits would.
+            let total = 8 + shift;
+            let round = (1u32 << total) >> 1;
+            for (k, &w) in axis.weights8[o * window..][..window].iter().enumerate() {
+                if w == 0 {
+                    continue;
+                }
+                let (w, r) = (u32::from(w), src_row(start + k));
+                for (a, v) in sums.iter_mut().zip(r.chunks_exact(2)) {
+                    let v = u32::from(u16::from_le_bytes([v[0], v[1]]));
+                    *a = (*a as u32).wrapping_add(w * v) as i32;
+                }
+            }
+            for (d, &a) in out.iter_mut().zip(sums.iter()) {
+                *d = ((a as u32 + round) >> total).min(255) as u8;
+            }
+            continue;
+        }
+        for (k, &w) in weights.iter().enumerate() {
+            if w == 0 {
+                continue;
+            }
+            let (w, r) = (w as u32, src_row(start + k));
+            for (a, v) in sums.iter_mut().zip(r.chunks_exact(2)) {
+                let v = u32::from(u16::from_le_bytes([v[0], v[1]]));
+                *a = (*a as u32).wrapping_add(w * v) as i32;
+            }
+        }
+        for (d, &a) in out.iter_mut().zip(sums.iter()) {
+            *d = ((i64::from(a as u32) + round) >> total).min(255) as u8;
+        }
+    }
+}
+    avx2 = vertical_wide_avx2, generic = []
 }
 
 /// One row of a one-channel horizontal pass with `W` taps known at compile time, so
@@ -641,6 +901,156 @@ mod tests {
             r.resize_strided(&short, w, h, &mut out, 12, 8, format)
                 .is_err()
         );
+    }
+
+    /// The planes of a tightly packed picture, as strided views.
+    fn views<'a>(buf: &'a [u8], planes: &[(usize, usize)]) -> Vec<StridedPlane<'a>> {
+        let mut at = 0;
+        planes
+            .iter()
+            .map(|&(stride, rows)| {
+                let v = StridedPlane {
+                    data: &buf[at..at + stride * rows],
+                    stride,
+                };
+                at += stride * rows;
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn wide_samples_resize_as_their_top_eight_bits() {
+        // A 10-bit picture (and P010's 10 bits in the top of 16) whose samples are
+        // 8-bit ones times 4 resizes exactly as the 8-bit picture does, at every
+        // size; odd low bits round to nearest.
+        let (w, h) = (37u32, 23u32);
+        let format = PixelFormat::Yuv420p;
+        let len = format.frame_size(w, h).unwrap();
+        let eight: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let ten: Vec<u8> = eight
+            .iter()
+            .flat_map(|&v| (u16::from(v) << 2).to_le_bytes())
+            .collect();
+        let p010: Vec<u8> = eight
+            .iter()
+            .flat_map(|&v| (u16::from(v) << 8).to_le_bytes())
+            .collect();
+        let (cw, ch) = (19usize, 12usize);
+        let shape16 = [(74, 23), (2 * cw, ch), (2 * cw, ch)];
+        for (dw, dh) in [(12u32, 8u32), (37, 23), (37, 9), (20, 23), (50, 30)] {
+            let out_len = format.frame_size(dw, dh).unwrap();
+            let mut r = Resizer::new(Filter::Area);
+            let mut want = vec![0u8; out_len];
+            r.resize(&eight, w, h, &mut want, dw, dh, format).unwrap();
+            for (wide, shift) in [(&ten, 2u8), (&p010, 8)] {
+                let mut got = vec![1u8; out_len];
+                let layout = Layout::of(format).with_wide_samples(shift);
+                r.resize_layout(&views(wide, &shape16), w, h, &mut got, dw, dh, layout)
+                    .unwrap();
+                assert_eq!(got, want, "{dw}x{dh}, shift {shift}");
+            }
+        }
+        // Rounding of the dropped bits: 1021 -> 255, 1022 -> 255 (clamped), 6 -> 2, 5 -> 1.
+        let src: Vec<u8> = [1021u16, 1022, 6, 5]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mut out = [0u8; 4];
+        let layout = Layout::of(PixelFormat::Gray8).with_wide_samples(2);
+        r_resize(&mut out, &src, layout);
+        assert_eq!(out, [255, 255, 2, 1]);
+        // A shift the layout cannot have is an error, not a wrong picture.
+        let bad = Layout::of(PixelFormat::Gray8).with_wide_samples(9);
+        let mut r = Resizer::new(Filter::Area);
+        assert!(
+            r.resize_layout(&views(&src, &[(8, 1)]), 4, 1, &mut out, 4, 1, bad)
+                .is_err()
+        );
+    }
+
+    fn r_resize(out: &mut [u8], src: &[u8], layout: Layout) {
+        let mut r = Resizer::new(Filter::Area);
+        r.resize_layout(&views(src, &[(8, 1)]), 4, 1, out, 4, 1, layout)
+            .unwrap();
+    }
+
+    #[test]
+    fn less_subsampled_chroma_becomes_the_outputs_4_2_0() {
+        // 4:2:2 (chroma 2x4 of a 4x4 picture) and 4:4:4 (4x4) into 4:2:0 at the
+        // same size: the luma is copied, chroma averaged over what each 4:2:0
+        // sample covers.
+        let luma: Vec<u8> = (0..16).collect();
+        let u422: Vec<u8> = vec![10, 20, 30, 40, 50, 60, 70, 80];
+        let v422: Vec<u8> = vec![100; 8];
+        let mut buf = luma.clone();
+        buf.extend(&u422);
+        buf.extend(&v422);
+        let mut out = vec![0u8; 24];
+        let mut r = Resizer::new(Filter::Area);
+        let layout = Layout::of(PixelFormat::Yuv420p).with_chroma_shift(1, 0);
+        r.resize_layout(
+            &views(&buf, &[(4, 4), (2, 4), (2, 4)]),
+            4,
+            4,
+            &mut out,
+            4,
+            4,
+            layout,
+        )
+        .unwrap();
+        assert_eq!(&out[..16], &luma[..]);
+        assert_eq!(&out[16..20], &[20, 30, 60, 70]);
+        assert_eq!(&out[20..], &[100; 4]);
+        let u444: Vec<u8> = (0..16).map(|i| i * 4).collect();
+        let mut buf = luma.clone();
+        buf.extend(&u444);
+        buf.extend(vec![7u8; 16]);
+        let layout = Layout::of(PixelFormat::Yuv420p).with_chroma_shift(0, 0);
+        r.resize_layout(
+            &views(&buf, &[(4, 4), (4, 4), (4, 4)]),
+            4,
+            4,
+            &mut out,
+            4,
+            4,
+            layout,
+        )
+        .unwrap();
+        // Means of 2x2 blocks: (0+4+16+20)/4 = 10, (8+12+24+28)/4 = 18, ...
+        assert_eq!(&out[16..20], &[10, 18, 42, 50]);
+        assert_eq!(&out[20..], &[7; 4]);
+    }
+
+    #[test]
+    fn nv21_chroma_is_written_u_first() {
+        let (w, h) = (8u32, 4u32);
+        let mut nv21 = vec![50u8; 32];
+        let mut nv12 = nv21.clone();
+        for i in 0..8u8 {
+            nv21.extend([200 - i, 60 + i]);
+            nv12.extend([60 + i, 200 - i]);
+        }
+        let shape = [(8, 4), (8, 2)];
+        for (dw, dh) in [(8u32, 4u32), (4, 2)] {
+            let len = PixelFormat::Nv12.frame_size(dw, dh).unwrap();
+            let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+            let mut r = Resizer::new(Filter::Area);
+            r.resize_layout(
+                &views(&nv12, &shape),
+                w,
+                h,
+                &mut a,
+                dw,
+                dh,
+                Layout::of(PixelFormat::Nv12),
+            )
+            .unwrap();
+            let layout = Layout::of(PixelFormat::Nv12).with_swapped_chroma();
+            r.resize_layout(&views(&nv21, &shape), w, h, &mut b, dw, dh, layout)
+                .unwrap();
+            assert_eq!(a, b, "{dw}x{dh}");
+        }
     }
 
     #[test]

@@ -9,24 +9,32 @@
 //! of the source, that costs a fraction of what scaling at full size, the pipe and
 //! the copy cost.
 //!
-//! Only inputs this path reads exactly as the child process would are taken: a local
-//! file, software decoding, no rotation, an 8-bit 4:2:0 (limited or full range) or
-//! grey stream, and no particular ffmpeg program named (`REEL_FFMPEG`). Anything else, and any input libav cannot open, goes to the child process
-//! ([`open`] answers `None`), which keeps its own error reports.
+//! Only inputs this path reads as the child process would are taken: a local file,
+//! software decoding, no particular ffmpeg program named (`REEL_FFMPEG`), a pixel
+//! format of [`native_format`]'s (planar YUV 4:2:0, 4:2:2 or 4:4:4 in 8, 10, 12 or
+//! 16 bits, limited or full range; NV12, NV21, P010; grey in 8 to 16 bits; packed
+//! RGB or BGR), and a display matrix that turns the picture by quarter turns and
+//! mirrors it, if at all (YUV and grey only). Anything else, and any input libav
+//! cannot open, goes to the child process ([`open`] answers `None`), which keeps its
+//! own error reports.
 //!
 //! Frames are close to ffmpeg's own conversion, not bit-identical: the resize is
-//! reel-ops' area filter and the colour conversion reel-ops' (BT.709 when the stream
-//! says so, else BT.601, as swscale chooses by default). A full-range
-//! stream (`yuvj420p`, or `color_range=pc`) is resized as it is, then compressed to
-//! limited range by reel-ops' tables before that conversion.
+//! reel-ops' area filter (which also takes 4:2:2 and 4:4:4 chroma to 4:2:0 and wide
+//! samples to 8 bits, with rounding where ffmpeg dithers) and the colour conversion
+//! reel-ops' (BT.709 or BT.2020 when the stream says so, else BT.601, as swscale
+//! chooses by default). A full-range stream (`yuvj420p`, or `color_range=pc`) is
+//! resized as it is, then compressed to limited range by reel-ops' tables before
+//! that conversion. The display matrix's turn is applied by that conversion as it
+//! writes the pooled frame, as ffmpeg's autorotation (`transpose`, `hflip`, `vflip`)
+//! would turn the picture.
 
 use std::sync::Once;
 
 use ffmpeg_next as av;
 use ffmpeg_next::packet::Mut as _;
 use reel_frame::{Frame, PixelFormat};
-use reel_ops::convert::{Matrix, convert_with_matrix, full_to_limited_range};
-use reel_ops::resize::{Filter, Resizer, StridedPlane};
+use reel_ops::convert::{Conversion, Matrix, Orientation, convert_to, full_to_limited_range};
+use reel_ops::resize::{Filter, Layout, Resizer, StridedPlane};
 use reel_pool::FramePool;
 
 use super::Input;
@@ -73,15 +81,10 @@ pub struct LibavSource {
     start_pts: i64,
     packet: av::Packet,
     picture: av::frame::Video,
-    /// The stream's format, as reel-ops names it.
-    native: PixelFormat,
-    /// The same, as libav names it.
-    native_av: av::format::Pixel,
-    /// The stream is full-range YUV: the resized picture is rewritten to limited
-    /// range before it is converted or delivered.
-    full_range: bool,
-    /// The stream's colour matrix, for a conversion to RGB.
-    matrix: Matrix,
+    /// The stream's layout, as reel-ops reads it.
+    native: Native,
+    /// The stream's colour matrix and display turn, for the conversion.
+    conversion: Conversion,
 
     resizer: Resizer,
     /// The resized picture in the stream's format, before conversion.
@@ -183,29 +186,150 @@ unsafe extern "C" fn log_to_tracing(
 /// How the decoded pictures are laid out, for the formats this path reads.
 #[derive(Debug, Clone, Copy)]
 struct Native {
-    /// The planes' layout, as reel-ops names it.
-    format: PixelFormat,
+    /// The planes' layout, as reel-ops reads them.
+    layout: Layout,
     /// The same, as libav names it.
     av: av::format::Pixel,
+    /// The limited-range twin of a `yuvj` format, which a decoder may hand out
+    /// instead (flagged full range: the planes are the same).
+    twin: Option<av::format::Pixel>,
     /// Full-range ("PC", JPEG) YUV: rewritten to limited range after the resize.
     full_range: bool,
 }
 
-/// The layout of a stream's pixel format (as ffprobe names it), for the 8-bit
-/// formats this path reads: 4:2:0 planar or NV12, limited or full range (`yuvj420p`),
-/// and grey.
+impl Native {
+    /// Whether the planes are YUV (not grey, not RGB): range and matrix apply.
+    fn is_yuv(&self) -> bool {
+        matches!(self.layout.format, PixelFormat::Yuv420p | PixelFormat::Nv12)
+    }
+}
+
+/// The layout of a stream's pixel format (as ffprobe names it), for the formats
+/// this path reads: planar YUV 4:2:0, 4:2:2 and 4:4:4 in 8 bits (limited or full
+/// range, `yuvj*`), 10, 12 and 16 bits; NV12, NV21, P010; grey in 8, 10, 12 and 16
+/// bits; packed RGB and BGR.
 fn native_format(name: &str) -> Option<Native> {
-    let (format, av, full_range) = match name {
-        "yuv420p" => (PixelFormat::Yuv420p, av::format::Pixel::YUV420P, false),
-        "yuvj420p" => (PixelFormat::Yuv420p, av::format::Pixel::YUVJ420P, true),
-        "nv12" => (PixelFormat::Nv12, av::format::Pixel::NV12, false),
-        "gray" => (PixelFormat::Gray8, av::format::Pixel::GRAY8, false),
+    use av::format::Pixel as P;
+    let yuv = Layout::of(PixelFormat::Yuv420p);
+    let nv = Layout::of(PixelFormat::Nv12);
+    let grey = Layout::of(PixelFormat::Gray8);
+    let (layout, av, twin) = match name {
+        "yuv420p" => (yuv, P::YUV420P, None),
+        "yuvj420p" => (yuv, P::YUVJ420P, Some(P::YUV420P)),
+        "yuv422p" => (yuv.with_chroma_shift(1, 0), P::YUV422P, None),
+        "yuvj422p" => (yuv.with_chroma_shift(1, 0), P::YUVJ422P, Some(P::YUV422P)),
+        "yuv444p" => (yuv.with_chroma_shift(0, 0), P::YUV444P, None),
+        "yuvj444p" => (yuv.with_chroma_shift(0, 0), P::YUVJ444P, Some(P::YUV444P)),
+        "yuv420p10le" => (yuv.with_wide_samples(2), P::YUV420P10LE, None),
+        "yuv422p10le" => (
+            yuv.with_chroma_shift(1, 0).with_wide_samples(2),
+            P::YUV422P10LE,
+            None,
+        ),
+        "yuv444p10le" => (
+            yuv.with_chroma_shift(0, 0).with_wide_samples(2),
+            P::YUV444P10LE,
+            None,
+        ),
+        "yuv420p12le" => (yuv.with_wide_samples(4), P::YUV420P12LE, None),
+        "yuv422p12le" => (
+            yuv.with_chroma_shift(1, 0).with_wide_samples(4),
+            P::YUV422P12LE,
+            None,
+        ),
+        "yuv444p12le" => (
+            yuv.with_chroma_shift(0, 0).with_wide_samples(4),
+            P::YUV444P12LE,
+            None,
+        ),
+        "yuv420p16le" => (yuv.with_wide_samples(8), P::YUV420P16LE, None),
+        "yuv422p16le" => (
+            yuv.with_chroma_shift(1, 0).with_wide_samples(8),
+            P::YUV422P16LE,
+            None,
+        ),
+        "yuv444p16le" => (
+            yuv.with_chroma_shift(0, 0).with_wide_samples(8),
+            P::YUV444P16LE,
+            None,
+        ),
+        "nv12" => (nv, P::NV12, None),
+        "nv21" => (nv.with_swapped_chroma(), P::NV21, None),
+        "p010le" => (nv.with_wide_samples(8), P::P010LE, None),
+        "gray" => (grey, P::GRAY8, None),
+        "gray10le" => (grey.with_wide_samples(2), P::GRAY10LE, None),
+        "gray12le" => (grey.with_wide_samples(4), P::GRAY12LE, None),
+        "gray16le" => (grey.with_wide_samples(8), P::GRAY16LE, None),
+        "rgb24" => (Layout::of(PixelFormat::Rgb24), P::RGB24, None),
+        "bgr24" => (Layout::of(PixelFormat::Bgr24), P::BGR24, None),
         _ => return None,
     };
     Some(Native {
-        format,
+        layout,
         av,
-        full_range,
+        twin,
+        full_range: twin.is_some(),
+    })
+}
+
+/// The display matrix of a stream, when it has one.
+fn display_matrix(stream: &av::format::stream::Stream<'_>) -> Option<[i32; 9]> {
+    let sd = stream
+        .side_data()
+        .find(|sd| sd.kind() == av::codec::packet::side_data::Type::DisplayMatrix)?;
+    let data = sd.data();
+    let mut m = [0i32; 9];
+    for (v, b) in m.iter_mut().zip(data.get(..36)?.chunks_exact(4)) {
+        *v = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Some(m)
+}
+
+/// The counter-clockwise rotation a display matrix holds, in degrees (NaN when it
+/// holds none).
+fn matrix_rotation(m: &[i32; 9]) -> f64 {
+    // SAFETY: the function reads the nine integers of the matrix it is given.
+    unsafe { av::ffi::av_display_rotation_get(m.as_ptr()) }
+}
+
+/// The turn ffmpeg's autorotation gives a picture with display matrix `m`, in
+/// reel-ops' terms: quarter turns (with the mirrored variants `transpose` has),
+/// a half turn as `hflip` and `vflip` as the matrix asks, a lone vertical mirror;
+/// `None` for any other angle (ffmpeg's `rotate` filter, which only the child has).
+fn orientation_of(m: &[i32; 9]) -> Option<Orientation> {
+    let r = matrix_rotation(m);
+    if !r.is_finite() {
+        return None;
+    }
+    // Clockwise, in [0, 360), as ffmpeg reckons it.
+    let mut theta = -r.round();
+    theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+    let near = |a: f64| (theta - a).abs() < 1.0;
+    let turn = |flip_x, flip_y, transpose| Orientation {
+        flip_x,
+        flip_y,
+        transpose,
+    };
+    Some(if near(90.0) {
+        // transpose=cclock_flip, or transpose=clock.
+        if m[3] > 0 {
+            turn(false, false, true)
+        } else {
+            Orientation::CLOCKWISE
+        }
+    } else if near(180.0) {
+        turn(m[0] < 0, m[4] < 0, false)
+    } else if near(270.0) {
+        // transpose=clock_flip, or transpose=cclock.
+        if m[3] < 0 {
+            turn(true, true, true)
+        } else {
+            Orientation::COUNTER_CLOCKWISE
+        }
+    } else if theta.abs() > 1.0 {
+        return None;
+    } else {
+        turn(false, m[4] < 0, false)
     })
 }
 
@@ -257,17 +381,8 @@ pub(crate) fn probe_facts(input: &Input, limits: &Limits) -> Result<StreamFacts,
     let format_duration = nopts(demuxer.duration())
         .filter(|d| *d >= 0)
         .map(|d| d as f64 / f64::from(av::ffi::AV_TIME_BASE));
-    let rotation = stream
-        .side_data()
-        .find(|sd| sd.kind() == av::codec::packet::side_data::Type::DisplayMatrix)
-        .and_then(|sd| {
-            let data = sd.data();
-            (data.len() >= 36).then(|| {
-                // SAFETY: a display matrix is nine 32-bit integers; the length was
-                // checked and the function reads exactly those.
-                unsafe { av::ffi::av_display_rotation_get(data.as_ptr().cast::<i32>()) }
-            })
-        })
+    let rotation = display_matrix(&stream)
+        .map(|m| matrix_rotation(&m))
         .filter(|r| r.is_finite())
         .or_else(|| stream.metadata().get("rotate").and_then(|r| r.parse().ok()))
         .map_or(0, normalise_rotation);
@@ -324,9 +439,6 @@ fn eligible(inp: &Input, opts: &DecodeOptions, info: &VideoInfo) -> Result<Nativ
     };
     if let Some(accel) = hw {
         return Err(format!("hardware decoding ({}) asked for", accel.name()));
-    }
-    if info.rotation != 0 {
-        return Err(format!("the picture is rotated by {}°", info.rotation));
     }
     native_format(&info.pixel_format).ok_or_else(|| format!("pixel format {}", info.pixel_format))
 }
@@ -404,6 +516,7 @@ pub(crate) fn open(
             let p = &*stream.parameters().as_ptr();
             (p.color_range, p.color_space)
         };
+        let matrix = display_matrix(&stream);
         let mut ctx = av::codec::context::Context::from_parameters(stream.parameters())?;
         // Frame threads with libavcodec's own count, as the ffmpeg program decodes.
         ctx.set_threading(av::threading::Config {
@@ -412,9 +525,9 @@ pub(crate) fn open(
             ..Default::default()
         });
         let decoder = ctx.decoder().video()?;
-        Ok((demuxer, decoder, tb, start, range, space))
+        Ok((demuxer, decoder, tb, start, range, space, matrix))
     })();
-    let (demuxer, decoder, tb, start, range, space) = match opened {
+    let (demuxer, decoder, tb, start, range, space, display) = match opened {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(input, error = %e, "libav cannot open it; decoding in an ffmpeg child process");
@@ -422,15 +535,35 @@ pub(crate) fn open(
         }
     };
     // A yuv stream flagged full range (`color_range=pc`) is read as yuvj is.
-    if range == av::ffi::AVColorRange::AVCOL_RANGE_JPEG && layout.format != PixelFormat::Gray8 {
+    if range == av::ffi::AVColorRange::AVCOL_RANGE_JPEG && layout.is_yuv() {
         layout.full_range = true;
     }
-    // HD video says BT.709; a stream that says nothing is read as BT.601, as
-    // swscale reads it.
-    let matrix = if space == av::ffi::AVColorSpace::AVCOL_SPC_BT709 {
-        Matrix::Bt709
-    } else {
-        Matrix::Bt601
+    // HD video says BT.709, UHD and HDR BT.2020; a stream that says nothing is read
+    // as BT.601, as swscale reads it.
+    let matrix = match space {
+        av::ffi::AVColorSpace::AVCOL_SPC_BT709 => Matrix::Bt709,
+        av::ffi::AVColorSpace::AVCOL_SPC_BT2020_NCL => Matrix::Bt2020,
+        _ => Matrix::Bt601,
+    };
+    // The display matrix's turn, when this path can apply it (the same one the
+    // probe's rotation and display size describe).
+    let orientation = match display.map(|m| orientation_of(&m)) {
+        None if facts.info.rotation == 0 => Some(Orientation::IDENTITY),
+        None => None,
+        Some(turn) => turn.filter(|o| {
+            o.transpose == (facts.info.rotation % 180 == 90)
+                && (o.is_identity()
+                    || layout.is_yuv()
+                    || layout.layout.format == PixelFormat::Gray8)
+        }),
+    };
+    let Some(orientation) = orientation else {
+        tracing::debug!(
+            input,
+            rotation = facts.info.rotation,
+            "a turn this path does not apply; decoding in an ffmpeg child process"
+        );
+        return Ok(None);
     };
     let time_base = if tb.denominator() != 0 && tb.numerator() > 0 {
         f64::from(tb.numerator()) / f64::from(tb.denominator())
@@ -461,10 +594,11 @@ pub(crate) fn open(
         start_pts: if start == i64::MIN { 0 } else { start },
         packet: av::Packet::empty(),
         picture: av::frame::Video::empty(),
-        native: layout.format,
-        native_av: layout.av,
-        full_range: layout.full_range,
-        matrix,
+        native: layout,
+        conversion: Conversion {
+            matrix,
+            orientation,
+        },
         resizer: Resizer::new(Filter::Area),
         scratch: Vec::new(),
         next: 0,
@@ -693,7 +827,8 @@ impl LibavSource {
     fn deliver(&mut self, index: u64, pts: f64) -> Result<Frame, DecodeError> {
         let (pw, ph) = (self.picture.width(), self.picture.height());
         let planes = self.picture.planes();
-        let expected = self.native.planes(pw, ph).len();
+        let native = self.native.layout.format;
+        let expected = native.planes(pw, ph).len();
         if pw == 0 || ph == 0 || planes < expected {
             return Err(self.corrupt(format!(
                 "the decoder gave a {pw}x{ph} picture with {planes} planes"
@@ -703,11 +838,7 @@ impl LibavSource {
         // (A full-range stream may be handed out as yuvj420p or as yuv420p flagged
         // full range: the planes are the same.)
         let format = self.picture.format();
-        let same = format == self.native_av
-            || (self.full_range
-                && self.native_av == av::format::Pixel::YUVJ420P
-                && format == av::format::Pixel::YUV420P);
-        if !same {
+        if format != self.native.av && Some(format) != self.native.twin {
             let to = self
                 .picture
                 .format()
@@ -742,46 +873,45 @@ impl LibavSource {
             };
         }
         let views = &views[..expected];
-        if self.format == self.native && !self.full_range {
+        let turn = self.conversion.orientation;
+        if self.format == native && !self.native.full_range && turn.is_identity() {
             self.resizer
-                .resize_strided(views, pw, ph, &mut buf, size.0, size.1, self.native)
+                .resize_layout(views, pw, ph, &mut buf, size.0, size.1, self.native.layout)
                 .map_err(ops)?;
         } else {
-            let len = self
-                .native
-                .frame_size(size.0, size.1)
-                .ok_or_else(|| self.corrupt(format!("{}x{} overflows", size.0, size.1)))?;
+            // Resized in the picture's own orientation, turned as it is converted.
+            let (rw, rh) = if turn.transpose {
+                (size.1, size.0)
+            } else {
+                size
+            };
+            let len = native
+                .frame_size(rw, rh)
+                .ok_or_else(|| self.corrupt(format!("{rw}x{rh} overflows")))?;
             if self.scratch.len() < len {
                 self.scratch.resize(len, 0);
             }
+            let scratch = &mut self.scratch[..len];
             self.resizer
-                .resize_strided(
-                    views,
-                    pw,
-                    ph,
-                    &mut self.scratch[..len],
-                    size.0,
-                    size.1,
-                    self.native,
-                )
+                .resize_layout(views, pw, ph, scratch, rw, rh, self.native.layout)
                 .map_err(ops)?;
-            if self.full_range {
-                full_to_limited_range(&mut self.scratch[..len], self.native, size.0, size.1)
-                    .map_err(ops)?;
+            if self.native.full_range {
+                full_to_limited_range(scratch, native, rw, rh).map_err(ops)?;
             }
-            convert_with_matrix(
-                &self.scratch[..len],
-                self.native,
+            convert_to(
+                scratch,
+                native,
                 &mut buf,
                 self.format,
-                size.0,
-                size.1,
-                self.matrix,
+                rw,
+                rh,
+                self.conversion,
             )
             .map_err(ops)?;
         }
-        let frame =
-            crate::decoded_frame(&self.input, buf, self.format, size, (pw, ph), (index, pts))?;
+        // The source's size as displayed, as the child process reports it.
+        let shown = turn.output_size(pw, ph);
+        let frame = crate::decoded_frame(&self.input, buf, self.format, size, shown, (index, pts))?;
         self.last = Position::after(index, pts);
         Ok(frame)
     }
@@ -803,6 +933,41 @@ mod tests {
         assert_eq!(pixel_format_name(nv12), "nv12");
         assert_eq!(pixel_format_name(-1), "unknown");
         assert_eq!(pixel_format_name(1_000_000), "unknown");
+    }
+
+    #[test]
+    fn display_matrices_turn_as_ffmpegs_autorotation_turns() {
+        // The display matrix libav sets for `degrees` (the picture is shown turned
+        // the other way: ffmpeg's `transpose=clock` for 90), and matrices by hand,
+        // each read as ffmpeg's own autorotation reads it.
+        let rotated = |degrees: f64| {
+            let mut m = [0i32; 9];
+            // SAFETY: the function writes the nine integers of the matrix.
+            unsafe { av::ffi::av_display_rotation_set(m.as_mut_ptr(), degrees) };
+            m
+        };
+        let u = 1 << 16;
+        let w = 1 << 30;
+        let turn = |flip_x, flip_y, transpose| Orientation {
+            flip_x,
+            flip_y,
+            transpose,
+        };
+        for (m, want) in [
+            (rotated(0.0), Some(Orientation::IDENTITY)),
+            (rotated(90.0), Some(Orientation::CLOCKWISE)),
+            (rotated(-90.0), Some(Orientation::COUNTER_CLOCKWISE)),
+            (rotated(180.0), Some(Orientation::HALF_TURN)),
+            (rotated(45.0), None),
+            ([-u, 0, 0, 0, u, 0, 0, 0, w], Some(turn(true, false, false))),
+            ([u, 0, 0, 0, -u, 0, 0, 0, w], Some(turn(false, true, false))),
+            // transpose=cclock_flip and transpose=clock_flip.
+            ([0, u, 0, u, 0, 0, 0, 0, w], Some(turn(false, false, true))),
+            ([0, -u, 0, -u, 0, 0, 0, 0, w], Some(turn(true, true, true))),
+            ([0; 9], None),
+        ] {
+            assert_eq!(orientation_of(&m), want, "{m:?}");
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
