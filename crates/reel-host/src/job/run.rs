@@ -781,7 +781,7 @@ impl Running {
                 .map_err(|e| JobError::Io(std::io::Error::other(e)))?;
             if let Err(e) = writer.commit(&text) {
                 // The cache is an optimisation: the results are whole without it.
-                tracing::warn!(error = %e, "the results could not be stored in the cache");
+                tracing::warn!(error = %error_chain(&e), "the results could not be stored in the cache");
             }
         }
         Ok(summary)
