@@ -283,6 +283,28 @@ fn an_edited_or_damaged_cache_is_never_served_and_clear_always_recovers() {
     let again = json(&reel_in(dir.path(), &["analyze", v, "--json"]));
     assert_eq!(again["cache"], "miss");
     assert_eq!(again["frames"], 90);
+    // Pages zeroed: analyze runs without the cache, with one warning, and stores
+    // nothing; clear recovers.
+    assert_eq!(
+        json(&reel_in(dir.path(), &["analyze", v, "--json"]))["cache"],
+        "hit"
+    );
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 4096, "{} bytes", bytes.len());
+    bytes[4096..].fill(0);
+    std::fs::write(&db, &bytes).unwrap();
+    let out = reel_in(dir.path(), &["analyze", v, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["frames"], 90);
+    assert_eq!(json(&out)["cache"], "off");
+    assert_eq!(stderr(&out).matches("WARN").count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("damaged"), "{}", stderr(&out));
+    let out = reel_in(dir.path(), &["cache", "clear"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        json(&reel_in(dir.path(), &["analyze", v, "--json"]))["cache"],
+        "miss"
+    );
     // A dropped table: analyze runs without the cache (a warning), clear recovers.
     sql(&db, "DROP TABLE frames;");
     let out = reel_in(dir.path(), &["analyze", v, "--json"]);

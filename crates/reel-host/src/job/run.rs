@@ -174,17 +174,22 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         Some(_) => (cache_key(&spec), Some(FileIdentity::of(&spec.input)?)),
         None => (String::new(), None),
     };
-    if let (Some(cache), Some(id)) = (cache, &identity)
-        && let Some(summary) = from_cache(cache, id, &key, &spec, &mut io, resources, started)?
-    {
-        return Ok(RunningJob {
-            state: State::Done(Box::new(summary)),
-        });
+    let mut usable = true;
+    if let (Some(cache), Some(id)) = (cache, &identity) {
+        match from_cache(cache, id, &key, &spec, &mut io, resources, started)? {
+            Lookup::Hit(summary) => {
+                return Ok(RunningJob {
+                    state: State::Done(summary),
+                });
+            }
+            Lookup::Miss => {}
+            Lookup::Damaged => usable = false,
+        }
     }
     // The cache is an optimisation: when it cannot take the results (a full disk, a
     // damaged database), the job runs without it.
     let writer: Option<EntryWriter> = match (cache, &identity) {
-        (Some(cache), Some(id)) => cache
+        (Some(cache), Some(id)) if usable => cache
             .writer(id, &key)
             .inspect_err(|e| tracing::warn!("{e}; the results will not be cached"))
             .ok(),
@@ -621,6 +626,17 @@ fn cache_key(spec: &JobSpec) -> String {
     )
 }
 
+/// What the cache answered for a job.
+enum Lookup {
+    /// The job's result, its lines already written out.
+    Hit(Box<JobSummary>),
+    /// No entry for this input and options.
+    Miss,
+    /// The database could not be read (a warning was logged): the job runs
+    /// without the cache, and stores nothing in it.
+    Damaged,
+}
+
 /// The cached result of this job, if the cache has it: its lines copied out, its
 /// summary brought up to this run (this input's spelling, this run's time, memory
 /// and pool).
@@ -632,19 +648,19 @@ fn from_cache(
     io: &mut JobIo,
     resources: &Resources,
     started: Instant,
-) -> Result<Option<JobSummary>, JobError> {
+) -> Result<Lookup, JobError> {
     let entry = match cache.get(id, key) {
         Ok(Some(entry)) => entry,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(Lookup::Miss),
         Err(e) => {
-            // A damaged cache is a miss: the job runs and the lines are right.
+            // A damaged cache is not used: the job runs and the lines are right.
             tracing::warn!("{e}; analysing without the cache");
-            return Ok(None);
+            return Ok(Lookup::Damaged);
         }
     };
     let Ok(mut summary) = serde_json::from_str::<JobSummary>(entry.summary()) else {
         tracing::warn!("a cached summary could not be read; analysing again");
-        return Ok(None);
+        return Ok(Lookup::Miss);
     };
     if let Some(out) = io.lines.as_mut() {
         entry.write_frames_to(out)?;
@@ -660,7 +676,7 @@ fn from_cache(
         budget_bytes: PoolSummary::of(resources.pool()).budget_bytes,
         ..PoolSummary::default()
     };
-    Ok(Some(summary))
+    Ok(Lookup::Hit(Box::new(summary)))
 }
 
 impl Running {
