@@ -155,8 +155,26 @@ impl Axis {
                     sum8 += u32::from(w);
                 }
                 // The largest tap absorbs the rounding, as above (shrinking by 2 or
-                // more, no tap weighs over 128).
-                slot8[largest] = (256 + u32::from(slot8[largest]) - sum8) as u8;
+                // more, no tap weighs over 128). Over a long window (a large
+                // reduction) the taps' rounding adds up to more than one tap can
+                // absorb: there each weight is the step between the rounded running
+                // sums, which adds up to 256 exactly and keeps every tap within one
+                // of its share.
+                if sum8.abs_diff(256) <= 2 {
+                    slot8[largest] = (256 + u32::from(slot8[largest]) - sum8) as u8;
+                } else {
+                    let mut running = 0.0;
+                    let mut edge = 0u32;
+                    for (i, &t) in self.taps.iter().enumerate().take(window - offset) {
+                        running += t / total;
+                        let next = ((running * 256.0).round() as u32).clamp(edge, 256);
+                        slot8[offset + i] = (next - edge) as u8;
+                        edge = next;
+                    }
+                    if let Some(last) = slot8[offset..].iter_mut().rev().find(|w| **w > 0) {
+                        *last = (u32::from(*last) + 256 - edge) as u8;
+                    }
+                }
             }
         }
     }
@@ -901,6 +919,36 @@ mod tests {
             r.resize_strided(&short, w, h, &mut out, 12, 8, format)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn large_reductions_weigh_every_source_pixel_alike() {
+        // 91 rows to 1 once made the taps' rounding (91 × 3) exceed what the
+        // largest tap could absorb: a subtraction overflow.
+        for (n_in, n_out) in [(91u32, 1u32), (1080, 9), (2160, 7), (91, 2), (720, 144)] {
+            let a = table(Filter::Area, n_in, n_out);
+            for o in 0..n_out as usize {
+                let w = &a.weights8[o * a.window..][..a.window];
+                let sum: u32 = w.iter().map(|&x| u32::from(x)).sum();
+                assert_eq!(sum, 256, "{n_in}->{n_out}, output {o}");
+                // A whole source pixel's share (the first and last taps may
+                // cover part of one).
+                let share = 256.0 * f64::from(n_out) / f64::from(n_in);
+                let taps: Vec<u8> = w.iter().copied().filter(|&x| x > 0).collect();
+                for &x in taps.iter().skip(1).take(taps.len().saturating_sub(2)) {
+                    assert!(
+                        (f64::from(x) - share).abs() <= 2.0,
+                        "{n_in}->{n_out}: weight {x} for a share of {share:.2}"
+                    );
+                }
+            }
+        }
+        let mut r = Resizer::new(Filter::Area);
+        let column: Vec<u8> = (0..91).map(|i| (i * 2) as u8).collect();
+        let mut out = [0u8; 1];
+        r.resize(&column, 1, 91, &mut out, 1, 1, PixelFormat::Gray8)
+            .unwrap();
+        assert!(out[0].abs_diff(90) <= 1, "{}", out[0]);
     }
 
     /// The planes of a tightly packed picture, as strided views.
