@@ -224,6 +224,7 @@ impl Runner {
                 name: name.clone(),
                 time: Duration::from_nanos(t.load(Ordering::Relaxed)),
                 macs: op.macs(net),
+                executed_macs: op.executed_macs(net),
             })
             .collect()
     }

@@ -503,12 +503,25 @@ impl Network {
         [8, 16, 32].iter().map(|s| (h / s) * (w / s)).sum()
     }
 
-    /// Multiply-adds of one image of `h` × `w` (the convolutions).
+    /// Multiply-adds of one image of `h` × `w` (the convolutions, as direct
+    /// convolutions: what the network needs).
     pub fn macs(&self, h: usize, w: usize) -> u64 {
         plan::Layout::build(self, h, w)
             .ops
             .iter()
             .map(|op| op.macs(self))
+            .sum()
+    }
+
+    /// Multiply-adds the kernels run for one image of `h` × `w`: fewer than
+    /// [`Network::macs`] where convolutions run as Winograd F(2×2, 3×3) (the
+    /// transforms not counted). This is what the machine's multiply-add peak
+    /// bounds.
+    pub fn executed_macs(&self, h: usize, w: usize) -> u64 {
+        plan::Layout::build(self, h, w)
+            .ops
+            .iter()
+            .map(|op| op.executed_macs(self))
             .sum()
     }
 }
@@ -521,9 +534,12 @@ pub struct LayerTime {
     /// Wall time of the layer (at batch 1, all threads together; at larger
     /// batches, the sum over the images the first thread ran).
     pub time: Duration,
-    /// Multiply-adds of the layer per image (0 for layers that are not
-    /// convolutions).
+    /// Multiply-adds of the layer per image as a direct convolution (0 for
+    /// layers that are not convolutions).
     pub macs: u64,
+    /// Multiply-adds the kernels run for it per image (fewer than `macs` for a
+    /// Winograd convolution).
+    pub executed_macs: u64,
 }
 
 /// Runs one convolution with the engine's kernels, NCHW in and out, padding

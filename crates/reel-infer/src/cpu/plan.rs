@@ -139,13 +139,34 @@ impl Op {
         }
     }
 
-    /// Multiply-adds per image.
+    /// Multiply-adds per image of the convolution as defined (a direct
+    /// convolution's).
     pub(crate) fn macs(&self, net: &Network) -> u64 {
         match self {
             Op::Conv { conv, dst, .. } => {
                 net.convs[*conv].macs_per_pixel() * (dst.h * dst.w) as u64
             }
             _ => 0,
+        }
+    }
+
+    /// Multiply-adds per image the kernels run: fewer than [`Op::macs`] for a
+    /// Winograd convolution (16 per 2×2 tile and channel pair; its odd last row
+    /// and column direct), the transforms not counted.
+    pub(crate) fn executed_macs(&self, net: &Network) -> u64 {
+        match self {
+            Op::Conv {
+                conv,
+                dst,
+                wino: true,
+                ..
+            } => {
+                let p = &net.convs[*conv];
+                let tiles = (dst.h / 2) * (dst.w / 2);
+                let direct = dst.h * dst.w - 4 * tiles;
+                (16 * tiles * p.ic * p.oc) as u64 + p.macs_per_pixel() * direct as u64
+            }
+            _ => self.macs(net),
         }
     }
 }
