@@ -415,10 +415,13 @@ unsafe fn run_item(
             Op::Scores { src, anchor0 } => {
                 let out = ctx.out.0.add(img * ctx.rows * ctx.anchors);
                 let a0 = anchor0 + row * src.w;
-                for x in 0..src.w {
-                    let s = base.add(src.at(row + 1, x + 1));
-                    for k in 0..src.c {
-                        *out.add((4 + k) * ctx.anchors + a0 + x) = *s.add(k);
+                let s = base.add(src.at(row + 1, 1));
+                // Class by class: each output row is written in one run (the
+                // row's scores, read across, stay in the cache).
+                for k in 0..src.c {
+                    let o = out.add((4 + k) * ctx.anchors + a0);
+                    for x in 0..src.w {
+                        *o.add(x) = *s.add(x * src.ctot + k);
                     }
                 }
             }
