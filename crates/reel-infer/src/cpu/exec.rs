@@ -49,7 +49,7 @@ struct State {
     layout: Layout,
     arenas: Vec<Aligned>,
     bases: Vec<Ptr>,
-    /// One scratch buffer per thread.
+    /// One scratch buffer per thread, kept alive for `scratch_ptrs`.
     _scratch: Vec<Aligned>,
     scratch_ptrs: Vec<Ptr>,
     counters: Vec<AtomicUsize>,
@@ -305,9 +305,10 @@ fn wino_chunks(k: &Kernels, wo: usize) -> (usize, usize) {
     (chunks, tiles.div_ceil(chunks))
 }
 
-/// Runs row `row` of `op` for image `img` (channel-block group `group` of
-/// `groups`), in the workspace at `base`, on thread `tid` (whose scratch it
-/// uses).
+/// Runs row `row` (a pair of rows for a Winograd convolution) of `op` for image
+/// `img` (part `group` of `groups`: a group of channel blocks, or a chunk of
+/// tiles for a Winograd convolution), in the workspace at `base`, on thread
+/// `tid` (whose scratch it uses).
 ///
 /// # Safety
 /// `base` is a workspace planned for `ctx.ops`; no other thread runs the same
