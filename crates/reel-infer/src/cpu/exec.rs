@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::{Layout, Op, View};
 use super::pool::{Barrier, Pool};
-use super::simd::{Tile, WinoIn, WinoOut};
+use super::simd::{BoxRow, Tile, WinoIn, WinoOut};
 use super::{Act, Aligned, KernelSet, Kernels, LayerTime, Network, PackedConv};
 use crate::InferError;
 
@@ -432,31 +432,16 @@ unsafe fn run_item(
                 stride,
             } => {
                 let out = ctx.out.0.add(img * ctx.rows * ctx.anchors);
-                let a0 = anchor0 + row * src.w;
-                let ay = row as f32 + 0.5;
-                for x in 0..src.w {
-                    let s = base.add(src.at(row + 1, x + 1));
-                    let mut d = [0f32; 4];
-                    for (side, dv) in d.iter_mut().enumerate() {
-                        let mut bins = [0f32; 16];
-                        bins.copy_from_slice(std::slice::from_raw_parts(s.add(side * 16), 16));
-                        let m = bins.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                        for v in bins.iter_mut() {
-                            *v -= m;
-                        }
-                        (ctx.kernels.exp16)(&mut bins);
-                        let sum: f32 = bins.iter().sum();
-                        let dot: f32 = bins.iter().zip(ctx.proj).map(|(e, p)| e * p).sum();
-                        *dv = dot / sum;
-                    }
-                    let ax = x as f32 + 0.5;
-                    let (x1, y1, x2, y2) = (ax - d[0], ay - d[1], ax + d[2], ay + d[3]);
-                    let a = a0 + x;
-                    *out.add(a) = (x1 + x2) / 2.0 * stride;
-                    *out.add(ctx.anchors + a) = (y1 + y2) / 2.0 * stride;
-                    *out.add(2 * ctx.anchors + a) = (x2 - x1) * stride;
-                    *out.add(3 * ctx.anchors + a) = (y2 - y1) * stride;
-                }
+                (ctx.kernels.boxes)(&BoxRow {
+                    src: base.add(src.at(row + 1, 1)),
+                    px_stride: src.ctot,
+                    w: src.w,
+                    row,
+                    out: out.add(anchor0 + row * src.w),
+                    anchors: ctx.anchors,
+                    stride,
+                    proj: ctx.proj.as_ptr(),
+                });
             }
         }
     }

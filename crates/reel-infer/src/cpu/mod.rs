@@ -185,8 +185,8 @@ pub(crate) struct Kernels {
     pmax: [usize; 2],
     /// Tile kernels by (vectors - 1, pixels - 1).
     tiles: [Vec<simd::TileFn>; 2],
-    /// `e^x` of 16 floats.
-    exp16: unsafe fn(&mut [f32; 16]),
+    /// The box decoding of a row of anchors.
+    boxes: simd::BoxRowFn,
     /// Rounds of 12 vector multiply-adds.
     fma_burn: unsafe fn(usize) -> f32,
     /// Winograd input and output transforms.
@@ -215,7 +215,7 @@ impl Kernels {
                 lanes: simd::avx512::L,
                 pmax: simd::avx512::PMAX,
                 tiles: simd::avx512::table(),
-                exp16: simd::avx512::exp16,
+                boxes: simd::avx512::boxes,
                 fma_burn: simd::avx512::fma_burn,
                 wino_in: simd::avx512::wino_in,
                 wino_out: simd::avx512::wino_out,
@@ -226,7 +226,7 @@ impl Kernels {
                 lanes: simd::avx2::L,
                 pmax: simd::avx2::PMAX,
                 tiles: simd::avx2::table(),
-                exp16: simd::avx2::exp16,
+                boxes: simd::avx2::boxes,
                 fma_burn: simd::avx2::fma_burn,
                 wino_in: simd::avx2::wino_in,
                 wino_out: simd::avx2::wino_out,
@@ -238,7 +238,7 @@ impl Kernels {
                 lanes: simd::portable::L,
                 pmax: simd::portable::PMAX,
                 tiles: simd::portable::table(),
-                exp16: simd::portable::exp16,
+                boxes: simd::portable::boxes,
                 fma_burn: simd::portable::fma_burn,
                 wino_in: simd::portable::wino_in,
                 wino_out: simd::portable::wino_out,

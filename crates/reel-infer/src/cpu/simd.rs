@@ -109,6 +109,51 @@ pub(crate) struct WinoOut {
     pub act: Act,
 }
 
+/// What the box decoding of one row of anchors works on: per pixel, 4 sides ×
+/// 16 distance bins (DFL: softmax, then the expectation over the bins), the box
+/// written as centre x, y, width, height in input pixels.
+#[derive(Clone, Copy)]
+pub(crate) struct BoxRow {
+    /// The row's first pixel's 64 bins.
+    pub src: *const f32,
+    /// Floats between two pixels' bins.
+    pub px_stride: usize,
+    /// Pixels in the row.
+    pub w: usize,
+    /// The row (its anchors' centre is at `row + 0.5`).
+    pub row: usize,
+    /// Where the row's first anchor's centre x goes; the other three values
+    /// follow `anchors` floats apart.
+    pub out: *mut f32,
+    /// Floats between two output rows (the anchors of an image).
+    pub anchors: usize,
+    /// Pixels per cell at this level.
+    pub stride: f32,
+    /// The bins' values, `0, 1, …, 15` (16 floats).
+    pub proj: *const f32,
+}
+
+/// A box decoding kernel.
+pub(crate) type BoxRowFn = unsafe fn(&BoxRow);
+
+/// Writes the box of pixel `x` of `b` from its four distances (left, top, right,
+/// bottom, in cells).
+///
+/// # Safety
+/// `b.out` has the four output rows of the row's anchors.
+#[inline(always)]
+unsafe fn store_box(b: &BoxRow, x: usize, d: [f32; 4]) {
+    let (ax, ay) = (x as f32 + 0.5, b.row as f32 + 0.5);
+    let (x1, y1, x2, y2) = (ax - d[0], ay - d[1], ax + d[2], ay + d[3]);
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        *b.out.add(x) = (x1 + x2) / 2.0 * b.stride;
+        *b.out.add(b.anchors + x) = (y1 + y2) / 2.0 * b.stride;
+        *b.out.add(2 * b.anchors + x) = (x2 - x1) * b.stride;
+        *b.out.add(3 * b.anchors + x) = (y2 - y1) * b.stride;
+    }
+}
+
 /// A Winograd input transform.
 pub(crate) type WinoInFn = unsafe fn(&WinoIn);
 /// A Winograd output transform.
@@ -260,12 +305,44 @@ macro_rules! kernel_set {
                 }
             }
 
-            /// `e^x` of 16 floats in place.
+            /// The box decoding of one row (see [`BoxRow`]): each side's 16 bins
+            /// are `16 / L` vectors.
+            ///
+            /// # Safety
+            /// What `b` describes is readable (the bins, `proj`) and writable
+            /// (the output).
             #[target_feature(enable = $feat)]
-            pub(crate) fn exp16(x: &mut [f32; 16]) {
-                for c in x.chunks_exact_mut(L) {
-                    // SAFETY: the chunk holds exactly L floats.
-                    unsafe { $store(c.as_mut_ptr(), exp($load(c.as_ptr()))) };
+            pub(crate) unsafe fn boxes(b: &BoxRow) {
+                let mut lanes = [0f32; L];
+                // SAFETY (whole body): as the caller guarantees; `lanes` holds L
+                // floats.
+                unsafe {
+                    for x in 0..b.w {
+                        let s = b.src.add(x * b.px_stride);
+                        let mut d = [0f32; 4];
+                        for (side, dv) in d.iter_mut().enumerate() {
+                            let mut v = [$zero(); 16 / L];
+                            let mut m = $set1(f32::NEG_INFINITY);
+                            for (i, vi) in v.iter_mut().enumerate() {
+                                *vi = $load(s.add(side * 16 + i * L));
+                                m = $max(m, *vi);
+                            }
+                            $store(lanes.as_mut_ptr(), m);
+                            let m = $set1(lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)));
+                            let (mut sum, mut dot) = ($zero(), $zero());
+                            for (i, vi) in v.iter().enumerate() {
+                                let e = exp($sub(*vi, m));
+                                sum = $add(sum, e);
+                                dot = $fmadd(e, $load(b.proj.add(i * L)), dot);
+                            }
+                            $store(lanes.as_mut_ptr(), sum);
+                            let sum: f32 = lanes.iter().sum();
+                            $store(lanes.as_mut_ptr(), dot);
+                            let dot: f32 = lanes.iter().sum();
+                            *dv = dot / sum;
+                        }
+                        store_box(b, x, d);
+                    }
                 }
             }
 
@@ -602,10 +679,30 @@ pub(crate) mod portable {
     /// Most pixels of a one-vector tile, of a two-vector tile.
     pub(crate) const PMAX: [usize; 2] = [6, 4];
 
-    /// `e^x` of 16 floats in place.
-    pub(crate) fn exp16(x: &mut [f32; 16]) {
-        for v in x.iter_mut() {
-            *v = exp_scalar(*v);
+    /// The box decoding of one row (see [`BoxRow`]).
+    ///
+    /// # Safety
+    /// As the vector kernels' `boxes`.
+    pub(crate) unsafe fn boxes(b: &BoxRow) {
+        // SAFETY (whole body): as the caller guarantees.
+        unsafe {
+            let proj = std::slice::from_raw_parts(b.proj, 16);
+            for x in 0..b.w {
+                let s = b.src.add(x * b.px_stride);
+                let mut d = [0f32; 4];
+                for (side, dv) in d.iter_mut().enumerate() {
+                    let bins = std::slice::from_raw_parts(s.add(side * 16), 16);
+                    let m = bins.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let (mut sum, mut dot) = (0f32, 0f32);
+                    for (&v, &p) in bins.iter().zip(proj) {
+                        let e = exp_scalar(v - m);
+                        sum += e;
+                        dot += e * p;
+                    }
+                    *dv = dot / sum;
+                }
+                store_box(b, x, d);
+            }
         }
     }
 
