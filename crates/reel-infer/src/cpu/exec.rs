@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::plan::{Layout, Op, View};
 use super::pool::{Barrier, Pool};
-use super::simd::Tile;
+use super::simd::{BoxRow, Tile, WinoIn, WinoOut};
 use super::{Act, Aligned, KernelSet, Kernels, LayerTime, Network, PackedConv};
 use crate::InferError;
 
@@ -27,6 +27,8 @@ struct Ctx<'a> {
     convs: &'a [PackedConv],
     proj: &'a [f32; 16],
     ops: &'a [Op],
+    /// Each thread's scratch (the Winograd transforms'), by thread number.
+    scratch: &'a [Ptr],
     /// The NCHW input of the whole batch.
     input: *const f32,
     /// The output of the whole batch, `[n, rows, anchors]`.
@@ -47,6 +49,9 @@ struct State {
     layout: Layout,
     arenas: Vec<Aligned>,
     bases: Vec<Ptr>,
+    /// One scratch buffer per thread, kept alive for `scratch_ptrs`.
+    _scratch: Vec<Aligned>,
+    scratch_ptrs: Vec<Ptr>,
     counters: Vec<AtomicUsize>,
     times: Vec<AtomicU64>,
     barrier: Barrier,
@@ -137,6 +142,7 @@ impl Runner {
             convs: &net.convs,
             proj: &net.proj,
             ops: &st.layout.ops,
+            scratch: &st.scratch_ptrs,
             input: input.as_ptr(),
             out: Ptr(out.as_mut_ptr()),
             rows,
@@ -159,7 +165,7 @@ impl Runner {
                         // SAFETY: each item (row, group) is claimed by one thread;
                         // see `run_item`.
                         unsafe {
-                            run_item(&ctx, base, op, 0, item / groups, item % groups, groups)
+                            run_item(&ctx, tid, base, op, 0, item / groups, item % groups, groups)
                         };
                     }
                     st.barrier.wait();
@@ -189,7 +195,7 @@ impl Runner {
                         for row in 0..op.rows() {
                             // SAFETY: this thread alone uses this workspace and
                             // writes this image's output.
-                            unsafe { run_item(&ctx, base, op, img, row, 0, 1) };
+                            unsafe { run_item(&ctx, tid, base, op, img, row, 0, 1) };
                         }
                         if tid == 0 {
                             let now = Instant::now();
@@ -218,6 +224,7 @@ impl Runner {
                 name: name.clone(),
                 time: Duration::from_nanos(t.load(Ordering::Relaxed)),
                 macs: op.macs(net),
+                executed_macs: op.executed_macs(net),
             })
             .collect()
     }
@@ -250,11 +257,20 @@ impl Runner {
             .map(|a| Ptr(a.as_mut_slice().as_mut_ptr()))
             .collect();
         let ops = layout.ops.len();
+        let mut scratch: Vec<Aligned> = (0..self.pool.threads())
+            .map(|_| Aligned::zeros(layout.scratch))
+            .collect();
+        let scratch_ptrs = scratch
+            .iter_mut()
+            .map(|a| Ptr(a.as_mut_slice().as_mut_ptr()))
+            .collect();
         self.state = Some(State {
             net: net.id,
             layout,
             arenas,
             bases,
+            _scratch: scratch,
+            scratch_ptrs,
             counters: (0..ops).map(|_| AtomicUsize::new(0)).collect(),
             times: (0..ops).map(|_| AtomicU64::new(0)).collect(),
             barrier: Barrier::new(self.pool.threads()),
@@ -268,6 +284,9 @@ impl Runner {
 /// of work of each other.
 fn groups_of(op: &Op, ctx: &Ctx<'_>, threads: usize) -> usize {
     match op {
+        Op::Conv {
+            dst, wino: true, ..
+        } if threads > 1 => wino_chunks(ctx.kernels, dst.w).0.max(1),
         Op::Conv { conv, dst, .. } if threads > 1 && dst.h < 64 * threads => {
             ctx.convs[*conv].blocks.len()
         }
@@ -275,8 +294,21 @@ fn groups_of(op: &Op, ctx: &Ctx<'_>, threads: usize) -> usize {
     }
 }
 
-/// Runs row `row` of `op` for image `img` (channel-block group `group` of
-/// `groups`), in the workspace at `base`.
+/// How a row of `wo` output pixels is cut for a Winograd convolution: (chunks,
+/// most 2×2 tiles per chunk), the tiles shared evenly.
+fn wino_chunks(k: &Kernels, wo: usize) -> (usize, usize) {
+    let tiles = wo / 2;
+    if tiles == 0 {
+        return (0, 0);
+    }
+    let chunks = tiles.div_ceil(k.wino_tiles());
+    (chunks, tiles.div_ceil(chunks))
+}
+
+/// Runs row `row` (a pair of rows for a Winograd convolution) of `op` for image
+/// `img` (part `group` of `groups`: a group of channel blocks, or a chunk of
+/// tiles for a Winograd convolution), in the workspace at `base`, on thread
+/// `tid` (whose scratch it uses).
 ///
 /// # Safety
 /// `base` is a workspace planned for `ctx.ops`; no other thread runs the same
@@ -285,6 +317,7 @@ fn groups_of(op: &Op, ctx: &Ctx<'_>, threads: usize) -> usize {
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_item(
     ctx: &Ctx<'_>,
+    tid: usize,
     base: Ptr,
     op: &Op,
     img: usize,
@@ -313,6 +346,28 @@ unsafe fn run_item(
                 dst,
                 res,
                 act,
+                wino: true,
+            } => {
+                let p = &ctx.convs[conv];
+                let scratch = ctx.scratch[tid].0;
+                wino_rows(
+                    ctx.kernels,
+                    p,
+                    base,
+                    scratch,
+                    (src, dst, res),
+                    act,
+                    row,
+                    (group, groups),
+                );
+            }
+            Op::Conv {
+                conv,
+                src,
+                dst,
+                res,
+                act,
+                wino: false,
             } => {
                 let p = &ctx.convs[conv];
                 let blocks = &p.blocks;
@@ -321,7 +376,16 @@ unsafe fn run_item(
                 } else {
                     (group, group + 1)
                 };
-                conv_row(ctx.kernels, p, base, src, dst, res, act, row, from..to);
+                conv_row(
+                    ctx.kernels,
+                    p,
+                    base,
+                    (src, dst, res),
+                    act,
+                    row,
+                    from..to,
+                    0..dst.w,
+                );
             }
             Op::MaxPool5 { src, dst } => {
                 let c = src.c;
@@ -352,10 +416,13 @@ unsafe fn run_item(
             Op::Scores { src, anchor0 } => {
                 let out = ctx.out.0.add(img * ctx.rows * ctx.anchors);
                 let a0 = anchor0 + row * src.w;
-                for x in 0..src.w {
-                    let s = base.add(src.at(row + 1, x + 1));
-                    for k in 0..src.c {
-                        *out.add((4 + k) * ctx.anchors + a0 + x) = *s.add(k);
+                let s = base.add(src.at(row + 1, 1));
+                // Class by class: each output row is written in one run (the
+                // row's scores, read across, stay in the cache).
+                for k in 0..src.c {
+                    let o = out.add((4 + k) * ctx.anchors + a0);
+                    for x in 0..src.w {
+                        *o.add(x) = *s.add(x * src.ctot + k);
                     }
                 }
             }
@@ -365,37 +432,148 @@ unsafe fn run_item(
                 stride,
             } => {
                 let out = ctx.out.0.add(img * ctx.rows * ctx.anchors);
-                let a0 = anchor0 + row * src.w;
-                let ay = row as f32 + 0.5;
-                for x in 0..src.w {
-                    let s = base.add(src.at(row + 1, x + 1));
-                    let mut d = [0f32; 4];
-                    for (side, dv) in d.iter_mut().enumerate() {
-                        let mut bins = [0f32; 16];
-                        bins.copy_from_slice(std::slice::from_raw_parts(s.add(side * 16), 16));
-                        let m = bins.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                        for v in bins.iter_mut() {
-                            *v -= m;
-                        }
-                        (ctx.kernels.exp16)(&mut bins);
-                        let sum: f32 = bins.iter().sum();
-                        let dot: f32 = bins.iter().zip(ctx.proj).map(|(e, p)| e * p).sum();
-                        *dv = dot / sum;
-                    }
-                    let ax = x as f32 + 0.5;
-                    let (x1, y1, x2, y2) = (ax - d[0], ay - d[1], ax + d[2], ay + d[3]);
-                    let a = a0 + x;
-                    *out.add(a) = (x1 + x2) / 2.0 * stride;
-                    *out.add(ctx.anchors + a) = (y1 + y2) / 2.0 * stride;
-                    *out.add(2 * ctx.anchors + a) = (x2 - x1) * stride;
-                    *out.add(3 * ctx.anchors + a) = (y2 - y1) * stride;
-                }
+                (ctx.kernels.boxes)(&BoxRow {
+                    src: base.add(src.at(row + 1, 1)),
+                    px_stride: src.ctot,
+                    w: src.w,
+                    row,
+                    out: out.add(anchor0 + row * src.w),
+                    anchors: ctx.anchors,
+                    stride,
+                    proj: ctx.proj.as_ptr(),
+                });
             }
         }
     }
 }
 
-/// One output row of a convolution, for the channel blocks `blocks`.
+/// Output rows `2 * pair` and `2 * pair + 1` of a Winograd convolution (its
+/// chunks of 2×2 tiles: chunk `group` of `groups`, or all when `groups` is 1),
+/// with `scratch` for the transforms. An odd last row, and an odd last column,
+/// go to the direct kernel.
+///
+/// # Safety
+/// As [`run_item`]; `scratch` holds [`super::plan::wino_scratch`] floats for
+/// this convolution and no other thread uses it.
+#[allow(clippy::too_many_arguments)]
+unsafe fn wino_rows(
+    k: &Kernels,
+    p: &PackedConv,
+    base: *mut f32,
+    scratch: *mut f32,
+    (src, dst, res): (View, View, Option<View>),
+    act: Act,
+    pair: usize,
+    (group, groups): (usize, usize),
+) {
+    /// The bias of the products (the output transform adds the real one).
+    static ZERO: [f32; 32] = [0.0; 32];
+    let views = (src, dst, res);
+    let all = 0..p.blocks.len();
+    let y0 = 2 * pair;
+    // SAFETY (whole body): as the caller guarantees; the tiles' patches stay
+    // inside the source buffer (rows y0..y0 + 4 and columns up to 2 * tiles + 2
+    // in border coordinates, within its (h + 2) × (w + 2)).
+    unsafe {
+        if y0 + 1 >= dst.h {
+            if group == 0 {
+                conv_row(k, p, base, views, act, y0, all, 0..dst.w);
+            }
+            return;
+        }
+        let Some(u) = &p.wino else {
+            unreachable!("a Winograd op has Winograd weights")
+        };
+        let u = u.as_slice().as_ptr();
+        let (chunks, per) = wino_chunks(k, dst.w);
+        let t_max = k.wino_tiles();
+        let (ic, ocp) = (p.ic, p.oc_padded(k.lanes));
+        let v = scratch;
+        // The products follow the inputs (see `wino_scratch`).
+        let m = scratch.add((16 * t_max * ic).next_multiple_of(16));
+        let (v_xi, m_xi) = (t_max * ic, t_max * ocp);
+        let range = if groups == 1 {
+            0..chunks
+        } else {
+            group..(group + 1).min(chunks)
+        };
+        for q in range {
+            let t0 = q * per;
+            let nt = per.min(dst.w / 2 - t0);
+            (k.wino_in)(&WinoIn {
+                inp: base.add(src.at(y0, 2 * t0)),
+                row_stride: src.row_stride(),
+                px_stride: src.ctot,
+                ic,
+                tiles: nt,
+                v,
+                xi_stride: v_xi,
+            });
+            for blk in &p.blocks {
+                let bw = blk.nv * k.lanes;
+                let fns = &k.tiles[blk.nv - 1];
+                let pm = k.pmax[blk.nv - 1];
+                let parts = nt.div_ceil(pm);
+                let pt = nt.div_ceil(parts);
+                for xi in 0..16 {
+                    let mut s0 = 0;
+                    while s0 < nt {
+                        let np = pt.min(nt - s0);
+                        (fns[np - 1])(&Tile {
+                            inp: v.add(xi * v_xi + s0 * ic),
+                            px_stride: ic,
+                            row_stride: 0,
+                            tap_stride: 0,
+                            k: 1,
+                            ic,
+                            w: u.add(blk.u_off + xi * ic * bw),
+                            bias: ZERO.as_ptr(),
+                            out: m.add(xi * m_xi + s0 * ocp + blk.oc0),
+                            out_stride: ocp,
+                            res: std::ptr::null(),
+                            res_stride: 0,
+                            nvalid: bw,
+                            act: Act::None,
+                        });
+                        s0 += np;
+                    }
+                }
+            }
+            let (r, r_row, r_px) = match res {
+                Some(r) => (
+                    base.add(r.at(y0 + 1, 2 * t0 + 1)).cast_const(),
+                    r.row_stride(),
+                    r.ctot,
+                ),
+                None => (std::ptr::null(), 0, 0),
+            };
+            (k.wino_out)(&WinoOut {
+                m,
+                xi_stride: m_xi,
+                ocp,
+                tiles: nt,
+                oc: p.oc,
+                bias: p.bias.as_slice().as_ptr(),
+                out: base.add(dst.at(y0 + 1, 2 * t0 + 1)),
+                out_row_stride: dst.row_stride(),
+                out_px_stride: dst.ctot,
+                res: r,
+                res_row_stride: r_row,
+                res_px_stride: r_px,
+                act,
+            });
+        }
+        let last = groups == 1 || group + 1 >= chunks;
+        if dst.w % 2 == 1 && last {
+            for y in [y0, y0 + 1] {
+                conv_row(k, p, base, views, act, y, all.clone(), dst.w - 1..dst.w);
+            }
+        }
+    }
+}
+
+/// One output row of a convolution, for the channel blocks `blocks` and the
+/// output pixels `xs`.
 ///
 /// # Safety
 /// As [`run_item`].
@@ -404,12 +582,11 @@ unsafe fn conv_row(
     k: &Kernels,
     p: &PackedConv,
     base: *mut f32,
-    src: View,
-    dst: View,
-    res: Option<View>,
+    (src, dst, res): (View, View, Option<View>),
     act: Act,
     row: usize,
     blocks: std::ops::Range<usize>,
+    xs: std::ops::Range<usize>,
 ) {
     let (s, pad) = (p.stride, p.k / 2);
     // SAFETY (whole body): the taps of every tile stay inside the source
@@ -423,13 +600,13 @@ unsafe fn conv_row(
         };
         let wts = p.weights.as_slice().as_ptr();
         let bias = p.bias.as_slice().as_ptr();
-        let wo = dst.w;
+        let wo = xs.end;
         for blk in &p.blocks[blocks] {
             let fns = &k.tiles[blk.nv - 1];
             let pm = k.pmax[blk.nv - 1];
-            let ntiles = wo.div_ceil(pm);
-            let pt = wo.div_ceil(ntiles);
-            let mut x0 = 0;
+            let ntiles = xs.len().div_ceil(pm);
+            let pt = xs.len().div_ceil(ntiles);
+            let mut x0 = xs.start;
             while x0 < wo {
                 let np = pt.min(wo - x0);
                 let t = Tile {
@@ -521,8 +698,17 @@ pub(crate) fn conv2d(
         dst: vout,
         res: residual.map(|_| vres),
         act,
+        wino: conv.wino.is_some(),
     };
     let pool = Pool::new(threads.max(1));
+    let scratch_len = super::plan::wino_scratch(&kernels, &conv);
+    let mut scratch: Vec<Aligned> = (0..pool.threads())
+        .map(|_| Aligned::zeros(scratch_len))
+        .collect();
+    let scratch: Vec<Ptr> = scratch
+        .iter_mut()
+        .map(|a| Ptr(a.as_mut_slice().as_mut_ptr()))
+        .collect();
     let mut y = vec![0f32; n * oc * ho * wo];
     let convs = [conv];
     let proj = [0f32; 16];
@@ -550,6 +736,7 @@ pub(crate) fn conv2d(
             convs: &convs,
             proj: &proj,
             ops: std::slice::from_ref(&op),
+            scratch: &scratch,
             input: x.as_ptr(),
             out: Ptr(y.as_mut_ptr()),
             rows: 0,
@@ -558,16 +745,28 @@ pub(crate) fn conv2d(
             w,
         };
         let groups = groups_of(&op, &ctx, pool.threads());
-        let items = ho * groups;
+        let items = op.rows() * groups;
         let next = AtomicUsize::new(0);
-        pool.broadcast(&|_| {
+        pool.broadcast(&|tid| {
             loop {
                 let item = next.fetch_add(1, Ordering::Relaxed);
                 if item >= items {
                     break;
                 }
-                // SAFETY: each item is claimed once; the arena is planned for `op`.
-                unsafe { run_item(&ctx, base, &op, 0, item / groups, item % groups, groups) };
+                // SAFETY: each item is claimed once; the arena is planned for `op`,
+                // the scratch for its Winograd transforms.
+                unsafe {
+                    run_item(
+                        &ctx,
+                        tid,
+                        base,
+                        &op,
+                        0,
+                        item / groups,
+                        item % groups,
+                        groups,
+                    )
+                };
             }
         });
         let a = arena.as_slice();

@@ -18,6 +18,14 @@
 //! - Threads are explicit ([`Runner::new`]): at batch 1 every layer's rows ×
 //!   channel blocks are shared among them, with a barrier between layers; at
 //!   batch 2 and more each thread runs whole images on its own workspace.
+//! - The stride-1 3×3 convolutions with at least [`WINOGRAD_MIN_CHANNELS`]
+//!   input and output channels run as Winograd F(2×2, 3×3) ([`winograd_applies`]):
+//!   a row of 2×2 output tiles has its 4×4 input patches transformed (`Bᵀ d B`),
+//!   multiplied by the weights transformed at load (`G g Gᵀ`, 16 small matrix
+//!   products through the same tile kernel as the 1×1 convolutions), and
+//!   transformed back (`Aᵀ m A`) with the epilogue fused: 16 multiply-adds per
+//!   2×2 outputs and channel pair instead of 36. An odd last row or column is
+//!   left to the direct kernel.
 //! - The kernels are chosen at run time: AVX-512, AVX2 + FMA, or portable Rust;
 //!   `REEL_CPU_KERNELS=avx512|avx2|portable` forces one ([`kernel_set`]).
 
@@ -35,6 +43,16 @@ mod simd;
 
 pub use exec::Runner;
 pub(crate) use plan::{C2fIds, Graph, HeadIds};
+
+/// The fewest input and output channels of a stride-1 3×3 convolution that runs
+/// as Winograd F(2×2, 3×3): below it the transforms cost more than they save.
+pub const WINOGRAD_MIN_CHANNELS: usize = 64;
+
+/// Whether a convolution of kernel `k`, `stride`, `ic` input and `oc` output
+/// channels runs as Winograd F(2×2, 3×3) (with every engine kernel set).
+pub fn winograd_applies(k: usize, stride: usize, ic: usize, oc: usize) -> bool {
+    k == 3 && stride == 1 && ic >= WINOGRAD_MIN_CHANNELS && oc >= WINOGRAD_MIN_CHANNELS
+}
 
 /// The environment variable that forces a kernel set.
 pub const KERNELS_ENV: &str = "REEL_CPU_KERNELS";
@@ -167,10 +185,13 @@ pub(crate) struct Kernels {
     pmax: [usize; 2],
     /// Tile kernels by (vectors - 1, pixels - 1).
     tiles: [Vec<simd::TileFn>; 2],
-    /// `e^x` of 16 floats.
-    exp16: unsafe fn(&mut [f32; 16]),
+    /// The box decoding of a row of anchors.
+    boxes: simd::BoxRowFn,
     /// Rounds of 12 vector multiply-adds.
     fma_burn: unsafe fn(usize) -> f32,
+    /// Winograd input and output transforms.
+    wino_in: simd::WinoInFn,
+    wino_out: simd::WinoOutFn,
 }
 
 impl fmt::Debug for Kernels {
@@ -194,8 +215,10 @@ impl Kernels {
                 lanes: simd::avx512::L,
                 pmax: simd::avx512::PMAX,
                 tiles: simd::avx512::table(),
-                exp16: simd::avx512::exp16,
+                boxes: simd::avx512::boxes,
                 fma_burn: simd::avx512::fma_burn,
+                wino_in: simd::avx512::wino_in,
+                wino_out: simd::avx512::wino_out,
             },
             #[cfg(target_arch = "x86_64")]
             KernelSet::Avx2 => Self {
@@ -203,8 +226,10 @@ impl Kernels {
                 lanes: simd::avx2::L,
                 pmax: simd::avx2::PMAX,
                 tiles: simd::avx2::table(),
-                exp16: simd::avx2::exp16,
+                boxes: simd::avx2::boxes,
                 fma_burn: simd::avx2::fma_burn,
+                wino_in: simd::avx2::wino_in,
+                wino_out: simd::avx2::wino_out,
             },
             #[cfg(not(target_arch = "x86_64"))]
             KernelSet::Avx512 | KernelSet::Avx2 => unreachable!("refused above"),
@@ -213,10 +238,18 @@ impl Kernels {
                 lanes: simd::portable::L,
                 pmax: simd::portable::PMAX,
                 tiles: simd::portable::table(),
-                exp16: simd::portable::exp16,
+                boxes: simd::portable::boxes,
                 fma_burn: simd::portable::fma_burn,
+                wino_in: simd::portable::wino_in,
+                wino_out: simd::portable::wino_out,
             },
         })
+    }
+
+    /// Most 2×2 tiles of a row transformed together by a Winograd convolution:
+    /// two of the widest tile kernel's pixels.
+    pub(crate) fn wino_tiles(&self) -> usize {
+        2 * self.pmax[1]
     }
 }
 
@@ -269,6 +302,9 @@ pub(crate) struct PackedConv {
     pub weights: Aligned,
     /// Every block's bias, padded to its lanes.
     pub bias: Aligned,
+    /// The Winograd F(2×2, 3×3) weights, when the layer runs so
+    /// ([`winograd_applies`]): per block, `[16][ic][lanes]` (`U = G g Gᵀ`).
+    pub wino: Option<Aligned>,
 }
 
 /// A block of output channels: `nv` vectors, of which `nvalid` lanes are real.
@@ -279,6 +315,8 @@ pub(crate) struct Block {
     pub nvalid: usize,
     pub w_off: usize,
     pub b_off: usize,
+    /// Offset of the block's Winograd weights.
+    pub u_off: usize,
 }
 
 impl PackedConv {
@@ -296,7 +334,7 @@ impl PackedConv {
         debug_assert_eq!(w.len(), oc * ic * k * k);
         debug_assert_eq!(b.len(), oc);
         let mut blocks = Vec::new();
-        let (mut oc0, mut w_len, mut b_len) = (0, 0, 0);
+        let (mut oc0, mut w_len, mut b_len, mut u_len) = (0, 0, 0, 0);
         while oc0 < oc {
             let rest = oc - oc0;
             let nv = if rest > lanes { 2 } else { 1 };
@@ -307,8 +345,10 @@ impl PackedConv {
                 nvalid,
                 w_off: w_len,
                 b_off: b_len,
+                u_off: u_len,
             });
             w_len += k * k * ic * nv * lanes;
+            u_len += 16 * ic * nv * lanes;
             b_len += nv * lanes;
             oc0 += nvalid;
         }
@@ -327,6 +367,23 @@ impl PackedConv {
                 }
             }
         }
+        let wino = winograd_applies(k, stride, ic, oc).then(|| {
+            let mut u = Aligned::zeros(u_len);
+            let us = u.as_mut_slice();
+            for blk in &blocks {
+                let bw = blk.nv * lanes;
+                for j in 0..blk.nvalid {
+                    let o = blk.oc0 + j;
+                    for c in 0..ic {
+                        let g = &w[(o * ic + c) * 9..][..9];
+                        for (xi, v) in wino_weights(g).into_iter().enumerate() {
+                            us[blk.u_off + (xi * ic + c) * bw + j] = v;
+                        }
+                    }
+                }
+            }
+            u
+        });
         Self {
             name: name.to_string(),
             k,
@@ -336,13 +393,43 @@ impl PackedConv {
             blocks,
             weights,
             bias,
+            wino,
         }
+    }
+
+    /// Output channels padded to whole vectors (where the last block ends).
+    pub(crate) fn oc_padded(&self, lanes: usize) -> usize {
+        self.blocks.last().map_or(0, |b| b.oc0 + b.nv * lanes)
     }
 
     /// Multiply-adds per output pixel.
     pub(crate) fn macs_per_pixel(&self) -> u64 {
         (self.k * self.k * self.ic * self.oc) as u64
     }
+}
+
+/// `G g Gᵀ` of F(2×2, 3×3) for one 3×3 kernel `g` (row-major): the 16 values
+/// in row-major order, computed in f64.
+fn wino_weights(g: &[f32]) -> [f32; 16] {
+    let gm: [[f64; 3]; 4] = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
+    let mut t = [[0f64; 3]; 4];
+    for (i, ti) in t.iter_mut().enumerate() {
+        for (j, v) in ti.iter_mut().enumerate() {
+            *v = (0..3).map(|k| gm[i][k] * f64::from(g[k * 3 + j])).sum();
+        }
+    }
+    let mut u = [0f32; 16];
+    for i in 0..4 {
+        for j in 0..4 {
+            u[i * 4 + j] = (0..3).map(|k| t[i][k] * gm[j][k]).sum::<f64>() as f32;
+        }
+    }
+    u
 }
 
 /// The YOLOv8 network packed for the CPU engine: built once per loaded model,
@@ -416,12 +503,25 @@ impl Network {
         [8, 16, 32].iter().map(|s| (h / s) * (w / s)).sum()
     }
 
-    /// Multiply-adds of one image of `h` × `w` (the convolutions).
+    /// Multiply-adds of one image of `h` × `w` (the convolutions, as direct
+    /// convolutions: what the network needs).
     pub fn macs(&self, h: usize, w: usize) -> u64 {
         plan::Layout::build(self, h, w)
             .ops
             .iter()
             .map(|op| op.macs(self))
+            .sum()
+    }
+
+    /// Multiply-adds the kernels run for one image of `h` × `w`: fewer than
+    /// [`Network::macs`] where convolutions run as Winograd F(2×2, 3×3) (the
+    /// transforms not counted). This is what the machine's multiply-add peak
+    /// bounds.
+    pub fn executed_macs(&self, h: usize, w: usize) -> u64 {
+        plan::Layout::build(self, h, w)
+            .ops
+            .iter()
+            .map(|op| op.executed_macs(self))
             .sum()
     }
 }
@@ -434,9 +534,12 @@ pub struct LayerTime {
     /// Wall time of the layer (at batch 1, all threads together; at larger
     /// batches, the sum over the images the first thread ran).
     pub time: Duration,
-    /// Multiply-adds of the layer per image (0 for layers that are not
-    /// convolutions).
+    /// Multiply-adds of the layer per image as a direct convolution (0 for
+    /// layers that are not convolutions).
     pub macs: u64,
+    /// Multiply-adds the kernels run for it per image (fewer than `macs` for a
+    /// Winograd convolution).
+    pub executed_macs: u64,
 }
 
 /// Runs one convolution with the engine's kernels, NCHW in and out, padding
@@ -524,6 +627,31 @@ mod tests {
             assert_eq!(got.is_ok(), k.is_supported(), "{k}: {got:?}");
         }
         assert!(KernelSet::best().is_supported());
+    }
+
+    #[test]
+    fn the_winograd_transforms_compute_the_3x3_correlation() {
+        // Integers: every step is exact, so the 2x2 outputs equal the direct sums.
+        let d: [[f32; 4]; 4] =
+            std::array::from_fn(|i| std::array::from_fn(|j| (i * 7 + j * 3) as f32 % 5.0 - 2.0));
+        let g: Vec<f32> = (0..9).map(|k| ((k * 5) % 7) as f32 - 3.0).collect();
+        let v = simd::wino_bt(d);
+        let u = wino_weights(&g);
+        let m: [f32; 16] = std::array::from_fn(|i| v[i] * u[i]);
+        let y = simd::wino_at(m);
+        for (a, row) in y.iter().enumerate() {
+            for (b, &got) in row.iter().enumerate() {
+                let want: f32 = (0..3)
+                    .flat_map(|ky| (0..3).map(move |kx| (ky, kx)))
+                    .map(|(ky, kx)| d[a + ky][b + kx] * g[ky * 3 + kx])
+                    .sum();
+                assert_eq!(got, want, "output ({a}, {b})");
+            }
+        }
+        assert!(winograd_applies(3, 1, 64, 64));
+        assert!(!winograd_applies(3, 2, 64, 64));
+        assert!(!winograd_applies(1, 1, 64, 64));
+        assert!(!winograd_applies(3, 1, 32, 64));
     }
 
     #[test]

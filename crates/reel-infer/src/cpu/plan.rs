@@ -3,7 +3,7 @@
 //! slice each layer writes (so concatenations are free), and the order to run
 //! them in.
 
-use super::{Act, Network};
+use super::{Act, Kernels, Network, PackedConv};
 
 /// The convolutions of one C2f block (indices into the network's convolutions).
 #[derive(Debug, Clone)]
@@ -96,13 +96,15 @@ pub(crate) enum Op {
     /// The NCHW input image into its buffer.
     Input { dst: View },
     /// A convolution (`conv` indexes the network's), its activation and
-    /// residual fused.
+    /// residual fused; `wino` when it runs as Winograd F(2×2, 3×3), a pair of
+    /// output rows at a time.
     Conv {
         conv: usize,
         src: View,
         dst: View,
         res: Option<View>,
         act: Act,
+        wino: bool,
     },
     /// A 5×5 max-pool, stride 1, padded with -inf.
     MaxPool5 { src: View, dst: View },
@@ -120,16 +122,25 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// The output rows (of pixels) the op produces: its unit of work.
+    /// The output rows (of pixels) the op produces, or pairs of them for a
+    /// Winograd convolution: its unit of work.
     pub(crate) fn rows(&self) -> usize {
         match self {
             Op::Input { dst } => dst.h,
-            Op::Conv { dst, .. } | Op::MaxPool5 { dst, .. } | Op::Upsample2 { dst, .. } => dst.h,
+            Op::Conv { dst, wino, .. } => {
+                if *wino {
+                    dst.h.div_ceil(2)
+                } else {
+                    dst.h
+                }
+            }
+            Op::MaxPool5 { dst, .. } | Op::Upsample2 { dst, .. } => dst.h,
             Op::Scores { src, .. } | Op::Boxes { src, .. } => src.h,
         }
     }
 
-    /// Multiply-adds per image.
+    /// Multiply-adds per image of the convolution as defined (a direct
+    /// convolution's).
     pub(crate) fn macs(&self, net: &Network) -> u64 {
         match self {
             Op::Conv { conv, dst, .. } => {
@@ -138,15 +149,36 @@ impl Op {
             _ => 0,
         }
     }
+
+    /// Multiply-adds per image the kernels run: fewer than [`Op::macs`] for a
+    /// Winograd convolution (16 per 2×2 tile and channel pair; its odd last row
+    /// and column direct), the transforms not counted.
+    pub(crate) fn executed_macs(&self, net: &Network) -> u64 {
+        match self {
+            Op::Conv {
+                conv,
+                dst,
+                wino: true,
+                ..
+            } => {
+                let p = &net.convs[*conv];
+                let tiles = (dst.h / 2) * (dst.w / 2);
+                let direct = dst.h * dst.w - 4 * tiles;
+                (16 * tiles * p.ic * p.oc) as u64 + p.macs_per_pixel() * direct as u64
+            }
+            _ => self.macs(net),
+        }
+    }
 }
 
-/// Every op of a forward pass over one image, with its name, and the size of the
-/// workspace they use.
+/// Every op of a forward pass over one image, with its name, the size of the
+/// workspace they use and of each thread's scratch (the Winograd transforms').
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub ops: Vec<Op>,
     pub names: Vec<String>,
     pub len: usize,
+    pub scratch: usize,
     pub h: usize,
     pub w: usize,
 }
@@ -156,6 +188,7 @@ struct Builder<'a> {
     ops: Vec<Op>,
     names: Vec<String>,
     len: usize,
+    scratch: usize,
 }
 
 impl Builder<'_> {
@@ -183,6 +216,10 @@ impl Builder<'_> {
         debug_assert_eq!((p.ic, p.oc), (src.c, dst.c), "{}", p.name);
         debug_assert_eq!(dst.h, (src.h + 2 * (p.k / 2) - p.k) / p.stride + 1);
         let name = p.name.clone();
+        let wino = p.wino.is_some();
+        if wino {
+            self.scratch = self.scratch.max(wino_scratch(&self.net.kernels, p));
+        }
         self.push(
             name,
             Op::Conv {
@@ -191,6 +228,7 @@ impl Builder<'_> {
                 dst,
                 res,
                 act,
+                wino,
             },
         );
     }
@@ -276,6 +314,14 @@ impl Builder<'_> {
     }
 }
 
+/// Floats of scratch one thread needs for the Winograd convolution `p` with the
+/// kernels `k`: the transformed inputs (`16 × tiles × ic`, rounded to a cache
+/// line), then the products (`16 × tiles × padded oc`).
+pub(crate) fn wino_scratch(k: &Kernels, p: &PackedConv) -> usize {
+    let t = k.wino_tiles();
+    (16 * t * p.ic).next_multiple_of(16) + 16 * t * p.oc_padded(k.lanes)
+}
+
 impl Layout {
     /// The ops and buffers of `net` for an `h` × `w` input (multiples of 32).
     pub(crate) fn build(net: &Network, h: usize, w: usize) -> Self {
@@ -286,6 +332,7 @@ impl Layout {
             ops: Vec::new(),
             names: Vec::new(),
             len: 0,
+            scratch: 0,
         };
         let input = b.alloc(h, w, 3);
         b.push("input".into(), Op::Input { dst: input });
@@ -331,6 +378,7 @@ impl Layout {
             ops: b.ops,
             names: b.names,
             len: b.len,
+            scratch: b.scratch,
             h,
             w,
         }

@@ -55,6 +55,146 @@ pub(crate) struct Tile {
 /// A tile kernel.
 pub(crate) type TileFn = unsafe fn(&Tile);
 
+/// What a Winograd F(2×2, 3×3) input transform works on: `tiles` patches of 4×4
+/// input pixels side by side (two pixels apart), each turned into 16 rows of
+/// `ic` channels, `V[ξ][tile][channel]`.
+#[derive(Clone, Copy)]
+pub(crate) struct WinoIn {
+    /// The first patch's top-left input pixel (border coordinates), first channel.
+    pub inp: *const f32,
+    /// Floats between two input rows.
+    pub row_stride: usize,
+    /// Floats between two input pixels.
+    pub px_stride: usize,
+    /// Input channels.
+    pub ic: usize,
+    /// Patches.
+    pub tiles: usize,
+    /// Where `V[0][0][0]` goes; `V[ξ][t][c]` is at `v + ξ * xi_stride + t * ic + c`.
+    pub v: *mut f32,
+    /// Floats between two of the 16 positions.
+    pub xi_stride: usize,
+}
+
+/// What a Winograd F(2×2, 3×3) output transform works on: for each tile, the 16
+/// rows `M[ξ][tile][channel]` (channels padded to whole vectors) become its 2×2
+/// output pixels, with the bias, the activation and the residual.
+#[derive(Clone, Copy)]
+pub(crate) struct WinoOut {
+    /// `M[0][0][0]`; `M[ξ][t][c]` is at `m + ξ * xi_stride + t * ocp + c`.
+    pub m: *const f32,
+    /// Floats between two of the 16 positions.
+    pub xi_stride: usize,
+    /// Floats between two tiles (output channels padded to whole vectors).
+    pub ocp: usize,
+    /// Tiles.
+    pub tiles: usize,
+    /// Output channels that exist (`ocp` rounded them up).
+    pub oc: usize,
+    /// The bias, padded to `ocp`.
+    pub bias: *const f32,
+    /// The first tile's top-left output pixel, first channel.
+    pub out: *mut f32,
+    /// Floats between two output rows.
+    pub out_row_stride: usize,
+    /// Floats between two output pixels.
+    pub out_px_stride: usize,
+    /// The residual added after the activation (same geometry as `out`), or null.
+    pub res: *const f32,
+    /// Floats between two residual rows.
+    pub res_row_stride: usize,
+    /// Floats between two residual pixels.
+    pub res_px_stride: usize,
+    /// The activation.
+    pub act: Act,
+}
+
+/// What the box decoding of one row of anchors works on: per pixel, 4 sides ×
+/// 16 distance bins (DFL: softmax, then the expectation over the bins), the box
+/// written as centre x, y, width, height in input pixels.
+#[derive(Clone, Copy)]
+pub(crate) struct BoxRow {
+    /// The row's first pixel's 64 bins.
+    pub src: *const f32,
+    /// Floats between two pixels' bins.
+    pub px_stride: usize,
+    /// Pixels in the row.
+    pub w: usize,
+    /// The row (its anchors' centre is at `row + 0.5`).
+    pub row: usize,
+    /// Where the row's first anchor's centre x goes; the other three values
+    /// follow `anchors` floats apart.
+    pub out: *mut f32,
+    /// Floats between two output rows (the anchors of an image).
+    pub anchors: usize,
+    /// Pixels per cell at this level.
+    pub stride: f32,
+    /// The bins' values, `0, 1, …, 15` (16 floats).
+    pub proj: *const f32,
+}
+
+/// A box decoding kernel.
+pub(crate) type BoxRowFn = unsafe fn(&BoxRow);
+
+/// Writes the box of pixel `x` of `b` from its four distances (left, top, right,
+/// bottom, in cells).
+///
+/// # Safety
+/// `b.out` has the four output rows of the row's anchors.
+#[inline(always)]
+unsafe fn store_box(b: &BoxRow, x: usize, d: [f32; 4]) {
+    let (ax, ay) = (x as f32 + 0.5, b.row as f32 + 0.5);
+    let (x1, y1, x2, y2) = (ax - d[0], ay - d[1], ax + d[2], ay + d[3]);
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        *b.out.add(x) = (x1 + x2) / 2.0 * b.stride;
+        *b.out.add(b.anchors + x) = (y1 + y2) / 2.0 * b.stride;
+        *b.out.add(2 * b.anchors + x) = (x2 - x1) * b.stride;
+        *b.out.add(3 * b.anchors + x) = (y2 - y1) * b.stride;
+    }
+}
+
+/// A Winograd input transform.
+pub(crate) type WinoInFn = unsafe fn(&WinoIn);
+/// A Winograd output transform.
+pub(crate) type WinoOutFn = unsafe fn(&WinoOut);
+
+/// `Bᵀ d B` of F(2×2, 3×3) on one 4×4 patch `d` (any element type with
+/// addition and subtraction): the 16 values in row-major order.
+#[inline(always)]
+pub(crate) fn wino_bt<T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(
+    d: [[T; 4]; 4],
+) -> [T; 16] {
+    let row = |r: [T; 4]| [r[0] - r[2], r[1] + r[2], r[2] - r[1], r[1] - r[3]];
+    let r = [row(d[0]), row(d[1]), row(d[2]), row(d[3])];
+    let mut v = [r[0][0]; 16];
+    for j in 0..4 {
+        v[j] = r[0][j] - r[2][j];
+        v[4 + j] = r[1][j] + r[2][j];
+        v[8 + j] = r[2][j] - r[1][j];
+        v[12 + j] = r[1][j] - r[3][j];
+    }
+    v
+}
+
+/// `Aᵀ m A` of F(2×2, 3×3): the 2×2 outputs of the 16 values `m` (row-major).
+#[inline(always)]
+pub(crate) fn wino_at<T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(
+    m: [T; 16],
+) -> [[T; 2]; 2] {
+    let row = |i: usize| {
+        [
+            m[4 * i] + m[4 * i + 1] + m[4 * i + 2],
+            m[4 * i + 1] - m[4 * i + 2] - m[4 * i + 3],
+        ]
+    };
+    let s = [row(0), row(1), row(2), row(3)];
+    [
+        [s[0][0] + s[1][0] + s[2][0], s[0][1] + s[1][1] + s[2][1]],
+        [s[1][0] - s[2][0] - s[3][0], s[1][1] - s[2][1] - s[3][1]],
+    ]
+}
+
 /// `e^x` of one value (the portable path; the vector kernels use Cephes'
 /// polynomial on a range reduced by `ln 2`, within 2 ulp of it).
 #[inline]
@@ -165,12 +305,44 @@ macro_rules! kernel_set {
                 }
             }
 
-            /// `e^x` of 16 floats in place.
+            /// The box decoding of one row (see [`BoxRow`]): each side's 16 bins
+            /// are `16 / L` vectors.
+            ///
+            /// # Safety
+            /// What `b` describes is readable (the bins, `proj`) and writable
+            /// (the output).
             #[target_feature(enable = $feat)]
-            pub(crate) fn exp16(x: &mut [f32; 16]) {
-                for c in x.chunks_exact_mut(L) {
-                    // SAFETY: the chunk holds exactly L floats.
-                    unsafe { $store(c.as_mut_ptr(), exp($load(c.as_ptr()))) };
+            pub(crate) unsafe fn boxes(b: &BoxRow) {
+                let mut lanes = [0f32; L];
+                // SAFETY (whole body): as the caller guarantees; `lanes` holds L
+                // floats.
+                unsafe {
+                    for x in 0..b.w {
+                        let s = b.src.add(x * b.px_stride);
+                        let mut d = [0f32; 4];
+                        for (side, dv) in d.iter_mut().enumerate() {
+                            let mut v = [$zero(); 16 / L];
+                            let mut m = $set1(f32::NEG_INFINITY);
+                            for (i, vi) in v.iter_mut().enumerate() {
+                                *vi = $load(s.add(side * 16 + i * L));
+                                m = $max(m, *vi);
+                            }
+                            $store(lanes.as_mut_ptr(), m);
+                            let m = $set1(lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)));
+                            let (mut sum, mut dot) = ($zero(), $zero());
+                            for (i, vi) in v.iter().enumerate() {
+                                let e = exp($sub(*vi, m));
+                                sum = $add(sum, e);
+                                dot = $fmadd(e, $load(b.proj.add(i * L)), dot);
+                            }
+                            $store(lanes.as_mut_ptr(), sum);
+                            let sum: f32 = lanes.iter().sum();
+                            $store(lanes.as_mut_ptr(), dot);
+                            let dot: f32 = lanes.iter().sum();
+                            *dv = dot / sum;
+                        }
+                        store_box(b, x, d);
+                    }
                 }
             }
 
@@ -196,6 +368,117 @@ macro_rules! kernel_set {
                 // SAFETY: `lanes` holds L floats.
                 unsafe { $store(lanes.as_mut_ptr(), sum) };
                 lanes.iter().sum()
+            }
+
+            /// A vector of floats that adds and subtracts with `+` and `-` (for
+            /// the Winograd transforms written once for every element type).
+            #[derive(Clone, Copy)]
+            struct V($v);
+
+            impl std::ops::Add for V {
+                type Output = V;
+                #[inline(always)]
+                fn add(self, o: V) -> V {
+                    // SAFETY: only reached from functions compiled with the
+                    // kernel set's features, on a machine that has them.
+                    V(unsafe { $add(self.0, o.0) })
+                }
+            }
+
+            impl std::ops::Sub for V {
+                type Output = V;
+                #[inline(always)]
+                fn sub(self, o: V) -> V {
+                    // SAFETY: as for `add`.
+                    V(unsafe { $sub(self.0, o.0) })
+                }
+            }
+
+            /// The Winograd input transform (see [`WinoIn`]).
+            ///
+            /// # Safety
+            /// The patches and the rows of `V` that `t` describes are readable and
+            /// writable.
+            #[target_feature(enable = $feat)]
+            pub(crate) unsafe fn wino_in(t: &WinoIn) {
+                // SAFETY (whole body): as the caller guarantees.
+                unsafe {
+                    for tile in 0..t.tiles {
+                        let base = t.inp.add(2 * tile * t.px_stride);
+                        let dst = t.v.add(tile * t.ic);
+                        let mut c0 = 0;
+                        while c0 < t.ic {
+                            let lanes = (t.ic - c0).min(L);
+                            let mut d = [[V($zero()); 4]; 4];
+                            for (i, row) in d.iter_mut().enumerate() {
+                                for (j, x) in row.iter_mut().enumerate() {
+                                    let p = base.add(i * t.row_stride + j * t.px_stride + c0);
+                                    *x = V(if lanes == L {
+                                        $load(p)
+                                    } else {
+                                        $mload(p, lanes)
+                                    });
+                                }
+                            }
+                            let v = wino_bt(d);
+                            for (xi, x) in v.iter().enumerate() {
+                                let p = dst.add(xi * t.xi_stride + c0);
+                                if lanes == L {
+                                    $store(p, x.0);
+                                } else {
+                                    $mstore(p, x.0, lanes);
+                                }
+                            }
+                            c0 += L;
+                        }
+                    }
+                }
+            }
+
+            /// The Winograd output transform (see [`WinoOut`]).
+            ///
+            /// # Safety
+            /// The rows of `M`, the bias, the output pixels and the residual that
+            /// `t` describes are readable (and the output writable).
+            #[target_feature(enable = $feat)]
+            pub(crate) unsafe fn wino_out(t: &WinoOut) {
+                // SAFETY (whole body): as the caller guarantees.
+                unsafe {
+                    for tile in 0..t.tiles {
+                        let src = t.m.add(tile * t.ocp);
+                        let out = t.out.add(2 * tile * t.out_px_stride);
+                        let res = t.res.wrapping_add(2 * tile * t.res_px_stride);
+                        let mut c0 = 0;
+                        while c0 < t.oc {
+                            let lanes = (t.oc - c0).min(L);
+                            let mut m = [V($zero()); 16];
+                            for (xi, x) in m.iter_mut().enumerate() {
+                                *x = V($load(src.add(xi * t.xi_stride + c0)));
+                            }
+                            let y = wino_at(m);
+                            let b = $load(t.bias.add(c0));
+                            for (a, yr) in y.iter().enumerate() {
+                                for (bx, yv) in yr.iter().enumerate() {
+                                    let mut o = act(t.act, $add(yv.0, b));
+                                    let at = a * t.out_row_stride + bx * t.out_px_stride + c0;
+                                    let rat = a * t.res_row_stride + bx * t.res_px_stride + c0;
+                                    if lanes == L {
+                                        if !t.res.is_null() {
+                                            o = $add(o, $load(res.add(rat)));
+                                        }
+                                        $store(out.add(at), o);
+                                    } else {
+                                        if !t.res.is_null() {
+                                            o = $add(o, $mload(res.add(rat), lanes));
+                                        }
+                                        $mstore(out.add(at), o, lanes);
+                                    }
+                                }
+                            }
+                            c0 += L;
+                        }
+                    }
+                }
             }
 
             /// One tile: `P` pixels × `NV` vectors of output channels.
@@ -396,10 +679,30 @@ pub(crate) mod portable {
     /// Most pixels of a one-vector tile, of a two-vector tile.
     pub(crate) const PMAX: [usize; 2] = [6, 4];
 
-    /// `e^x` of 16 floats in place.
-    pub(crate) fn exp16(x: &mut [f32; 16]) {
-        for v in x.iter_mut() {
-            *v = exp_scalar(*v);
+    /// The box decoding of one row (see [`BoxRow`]).
+    ///
+    /// # Safety
+    /// As the vector kernels' `boxes`.
+    pub(crate) unsafe fn boxes(b: &BoxRow) {
+        // SAFETY (whole body): as the caller guarantees.
+        unsafe {
+            let proj = std::slice::from_raw_parts(b.proj, 16);
+            for x in 0..b.w {
+                let s = b.src.add(x * b.px_stride);
+                let mut d = [0f32; 4];
+                for (side, dv) in d.iter_mut().enumerate() {
+                    let bins = std::slice::from_raw_parts(s.add(side * 16), 16);
+                    let m = bins.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                    let (mut sum, mut dot) = (0f32, 0f32);
+                    for (&v, &p) in bins.iter().zip(proj) {
+                        let e = exp_scalar(v - m);
+                        sum += e;
+                        dot += e * p;
+                    }
+                    *dv = dot / sum;
+                }
+                store_box(b, x, d);
+            }
         }
     }
 
@@ -417,6 +720,63 @@ pub(crate) mod portable {
             }
         }
         acc.iter().flatten().sum()
+    }
+
+    /// The Winograd input transform (see [`WinoIn`]).
+    ///
+    /// # Safety
+    /// As the vector kernels' `wino_in`.
+    pub(crate) unsafe fn wino_in(t: &WinoIn) {
+        // SAFETY (whole body): as the caller guarantees.
+        unsafe {
+            for tile in 0..t.tiles {
+                let base = t.inp.add(2 * tile * t.px_stride);
+                let dst = t.v.add(tile * t.ic);
+                for c in 0..t.ic {
+                    let mut d = [[0f32; 4]; 4];
+                    for (i, row) in d.iter_mut().enumerate() {
+                        for (j, x) in row.iter_mut().enumerate() {
+                            *x = *base.add(i * t.row_stride + j * t.px_stride + c);
+                        }
+                    }
+                    for (xi, x) in wino_bt(d).iter().enumerate() {
+                        *dst.add(xi * t.xi_stride + c) = *x;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The Winograd output transform (see [`WinoOut`]).
+    ///
+    /// # Safety
+    /// As the vector kernels' `wino_out`.
+    pub(crate) unsafe fn wino_out(t: &WinoOut) {
+        // SAFETY (whole body): as the caller guarantees.
+        unsafe {
+            for tile in 0..t.tiles {
+                let src = t.m.add(tile * t.ocp);
+                let out = t.out.add(2 * tile * t.out_px_stride);
+                for c in 0..t.oc {
+                    let mut m = [0f32; 16];
+                    for (xi, x) in m.iter_mut().enumerate() {
+                        *x = *src.add(xi * t.xi_stride + c);
+                    }
+                    let b = *t.bias.add(c);
+                    for (a, yr) in wino_at(m).iter().enumerate() {
+                        for (bx, &y) in yr.iter().enumerate() {
+                            let mut o = act_scalar(t.act, y + b);
+                            if !t.res.is_null() {
+                                o += *t.res.add(
+                                    (2 * tile + bx) * t.res_px_stride + a * t.res_row_stride + c,
+                                );
+                            }
+                            *out.add(a * t.out_row_stride + bx * t.out_px_stride + c) = o;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// One tile: `P` pixels × `NV` chunks of `L` output channels.

@@ -204,6 +204,75 @@ fn every_yolov8_convolution_shape_matches_candle() {
     assert!(all.len() > 60, "only {} shapes", all.len());
 }
 
+/// The Winograd F(2×2, 3×3) path with each kernel set against candle: rows long
+/// enough to be cut into several chunks of tiles, an odd last row and column
+/// (left to the direct kernel), channels that are not whole vectors, the
+/// bottleneck's residual, one thread and two.
+#[test]
+fn winograd_convolutions_match_candle() {
+    let sets: Vec<KernelSet> = KernelSet::ENGINE
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect();
+    let mut worst = 0f32;
+    for (i, &(c1, c2, residual, (n, h, w), threads)) in [
+        (64, 64, true, (1, 9, 61), 2),
+        (80, 80, false, (1, 8, 50), 1),
+        (72, 88, true, (2, 7, 9), 2),
+        (256, 64, false, (1, 4, 6), 2),
+        (64, 80, false, (1, 1, 3), 2),
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(cpu::winograd_applies(3, 1, c1, c2), "{c1}->{c2}");
+        let x = values(n * c1 * h * w, 300 + i as u64);
+        let scale = 1.0 / ((c1 * 9) as f32).sqrt();
+        let wt: Vec<f32> = values(c2 * c1 * 9, 400 + i as u64)
+            .iter()
+            .map(|v| v * scale)
+            .collect();
+        let b = values(c2, 500 + i as u64);
+        let res = residual.then(|| values(n * c2 * h * w, 600 + i as u64));
+        let want = reference(
+            &x,
+            (n, c1, h, w),
+            &wt,
+            (c2, 3),
+            &b,
+            1,
+            Act::Silu,
+            res.as_deref(),
+        );
+        for &set in &sets {
+            let got = cpu::conv2d(
+                set,
+                threads,
+                &x,
+                (n, c1, h, w),
+                &wt,
+                (c2, 3),
+                &b,
+                1,
+                Act::Silu,
+                res.as_deref(),
+            )
+            .unwrap();
+            let d = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+                .fold(0f32, f32::max);
+            assert!(
+                d < 2e-5,
+                "{set}: Winograd {c1}->{c2} residual {residual} at {n}x{h}x{w}: relative difference {d}"
+            );
+            worst = worst.max(d);
+        }
+    }
+    println!("Winograd conv2d against candle: worst relative difference {worst:.2e}");
+}
+
 #[test]
 fn the_network_with_three_classes_matches_candle_at_batch_2() {
     // The fixture with its class branches cut to 3 classes: their width becomes
