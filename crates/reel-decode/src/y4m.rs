@@ -57,7 +57,11 @@ fn parse_header(input: &str, line: &[u8], limits: &Limits) -> Result<Header, Dec
     }
     let (mut w, mut h, mut fps, mut cs) = (None, None, None, "420jpeg".to_string());
     for word in words {
-        let (tag, value) = word.split_at(1);
+        // A tag is one ASCII letter; a word opening with anything else (a
+        // multi-byte character included) is no parameter reel reads.
+        let Some((tag, value)) = word.split_at_checked(1) else {
+            continue;
+        };
         match tag {
             "W" => w = value.parse::<u64>().ok(),
             "H" => h = value.parse::<u64>().ok(),
@@ -347,6 +351,15 @@ mod tests {
         assert!(matches!(e, DecodeError::NotVideo { .. }), "{e}");
         let e = parse_header("n.y4m", b"YUV4MPEG2 F25:1", &Limits::default()).unwrap_err();
         assert!(matches!(e, DecodeError::NotVideo { .. }), "{e}");
+        // A word opening with a multi-byte character is passed over (it once
+        // panicked, cut inside the character).
+        let odd = parse_header(
+            "u.y4m",
+            "YUV4MPEG2 W15 \u{22e} H8 Cmono".as_bytes(),
+            &Limits::default(),
+        )
+        .unwrap();
+        assert_eq!((odd.width, odd.height), (15, 8));
     }
 
     #[test]
