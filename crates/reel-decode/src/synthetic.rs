@@ -523,7 +523,7 @@ impl Plan {
             } else {
                 (cool[i / 2], r.range(0.35, 0.52), r.range(0.38, 0.52))
             };
-            let texture = match (i + spec.seed as usize) % 4 {
+            let texture = match (i as u64).wrapping_add(spec.seed) % 4 {
                 0 => {
                     let angle = r.range(0.0, std::f64::consts::PI);
                     Texture::Stripes {
@@ -944,7 +944,8 @@ mod tests {
 
     #[test]
     fn scenes_are_long_enough_and_cover_the_video() {
-        for seed in 0..20 {
+        // The largest seeds too (one overflowed the texture's choice).
+        for seed in (0..20).chain([u64::MAX - 1, u64::MAX]) {
             let spec = SyntheticSpec {
                 seed,
                 frames: 200,
