@@ -366,9 +366,9 @@ fn test() -> Result<()> {
     }
     step("cargo test", test)?;
 
-    // A short fuzz run of every parser of untrusted bytes (two seconds a target);
-    // `cargo xtask fuzz` is the long one.
-    fuzz(2.0, None)?;
+    // The tests include a short fuzz run of every parser of untrusted bytes (two
+    // seconds a target, `crates/reel-fuzz/tests/short_run.rs`); `cargo xtask fuzz`
+    // is the long one.
 
     // The build without in-process decoding is what users without the libav
     // development files get: it must build clean and pass the tests of the crates
