@@ -115,7 +115,12 @@ impl Input {
         let us = limits.network_timeout.as_micros().max(1).to_string();
         // `rw_timeout` bounds every read and write of any protocol; `timeout` is the
         // connect (and socket) timeout of tcp, http and rtmp, and rtsp's socket one.
-        vec!["-rw_timeout".into(), us.clone(), "-timeout".into(), us]
+        let mut args = vec!["-rw_timeout".into(), us.clone(), "-timeout".into(), us];
+        if self.name.starts_with("rtsp://") || self.name.starts_with("rtsps://") {
+            // Interleaved in the TCP connection: no UDP ports to open, no loss.
+            args.extend(["-rtsp_transport".into(), "tcp".into()]);
+        }
+        args
     }
 
     /// The argument for `-i`: `file:PATH` for files, so that no part of a file name is
