@@ -36,7 +36,7 @@ struct Cost(f64);
 
 impl Cost {
     fn of(&self, frame: &Frame) -> Duration {
-        let area = f64::from(frame.width * frame.height) / f64::from(WIDTH * HEIGHT);
+        let area = f64::from(frame.width() * frame.height()) / f64::from(WIDTH * HEIGHT);
         Duration::from_secs_f64(self.0 / FPS * area)
     }
 }

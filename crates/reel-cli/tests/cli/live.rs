@@ -202,7 +202,8 @@ fn a_udp_stream_is_awaited_then_connected_again_once_after_its_publisher_restart
             "--json",
         ],
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    // Longer than a probe waits (the --timeout, and its own start).
+    std::thread::sleep(Duration::from_millis(3000));
     let mut publish = publisher(&url);
     assert!(eventually(|| lines_in(&lines) > 10), "no frame arrived");
 
@@ -225,8 +226,8 @@ fn a_udp_stream_is_awaited_then_connected_again_once_after_its_publisher_restart
     let s = summary(&out);
     assert_eq!(s["interrupted"], true, "{s}");
     assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
-    // Attempts failed before the first publisher and while none was there.
-    assert!(n(&s, "failed_connects") >= 2, "{s}");
+    // Attempts failed before the first publisher was there.
+    assert!(n(&s, "failed_connects") >= 1, "{s}");
     assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
     assert_accounted(&s);
 }

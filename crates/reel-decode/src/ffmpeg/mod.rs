@@ -116,6 +116,12 @@ impl Input {
         // `rw_timeout` bounds every read and write of any protocol; `timeout` is the
         // connect (and socket) timeout of tcp, http and rtmp, and rtsp's socket one.
         let mut args = vec!["-rw_timeout".into(), us.clone(), "-timeout".into(), us];
+        if let Some(probe) = limits.network_probe {
+            args.extend([
+                "-analyzeduration".into(),
+                probe.as_micros().max(1).to_string(),
+            ]);
+        }
         if self.name.starts_with("rtsp://") || self.name.starts_with("rtsps://") {
             // Interleaved in the TCP connection: no UDP ports to open, no loss.
             args.extend(["-rtsp_transport".into(), "tcp".into()]);

@@ -101,6 +101,9 @@ struct Shared {
     /// The last delivered frame's lag behind the stream's clock, in nanoseconds.
     lag_ns: AtomicI64,
     lag_known: AtomicBool,
+    /// How far ahead of the wall clock the earliest frame ever came, in
+    /// nanoseconds (never above zero): the stream's clock starts there.
+    ahead_ns: AtomicI64,
     info: Mutex<Option<VideoInfo>>,
 }
 
@@ -154,9 +157,17 @@ impl LiveStats {
             return;
         };
         let now = epoch.elapsed().as_secs_f64();
-        let lag = ((now - pts) * 1e9) as i64;
+        let lag = ((now - pts) * 1e9) as i64 - self.0.ahead_ns.load(Ordering::Relaxed);
         self.0.lag_ns.store(lag, Ordering::Relaxed);
         self.0.lag_known.store(true, Ordering::Relaxed);
+    }
+
+    /// A frame at `pts` arrived at `now`.
+    fn arrived(&self, now: Instant, epoch: Instant, pts: f64) {
+        let late = now.saturating_duration_since(epoch).as_secs_f64() - pts;
+        self.0
+            .ahead_ns
+            .fetch_min(((late * 1e9) as i64).min(0), Ordering::Relaxed);
     }
 
     fn epoch(&self, at: impl FnOnce() -> Instant) -> Instant {

@@ -174,10 +174,21 @@ impl LiveSource {
             })?),
             None => None,
         };
+        let (network, paced) = (is_network(input), is_paced(input));
+        let mut opts = opts;
+        if !paced {
+            // Only local files are decoded in process: a stream goes straight to
+            // the ffmpeg child, probed once, and starts after a second of probing.
+            opts.backend = reel_decode::Backend::Ffmpeg;
+            opts.limits.network_probe = Some(Duration::from_secs(1));
+            // A stream joined midway starts between keyframes, and a lossy one
+            // loses packets: the decoder conceals and goes on.
+            opts.strict = false;
+        }
         Ok(Self {
             input: input.to_string(),
-            network: is_network(input),
-            paced: is_paced(input),
+            network,
+            paced,
             opts,
             pool: pool.clone(),
             ends_at: spec.duration.and_then(|d| Instant::now().checked_add(d)),
@@ -325,6 +336,9 @@ impl LiveSource {
             frame.meta.captured_at = Some(due);
         } else {
             frame.meta.captured_at = Some(now);
+            // The stream's clock runs from its earliest frame: frames that came in
+            // a burst (what the decoder read while it probed) set it back.
+            self.stats.arrived(now, epoch, pts);
         }
         self.watch_frozen(&frame);
         Some(frame)

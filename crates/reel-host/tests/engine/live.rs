@@ -4,7 +4,7 @@
 //! frames out to frames in, not on how busy the machine is.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use reel_decode::DecodeOptions;
@@ -43,6 +43,8 @@ impl Source for StreamClock {
 /// in proportion to the frame's area (a frame decoded at a lower scale costs less).
 struct Load {
     loaded: Arc<AtomicBool>,
+    /// The narrowest frame seen.
+    narrowest: Arc<AtomicU32>,
 }
 
 impl Stage for Load {
@@ -51,8 +53,9 @@ impl Stage for Load {
     }
 
     fn process(&mut self, frame: Frame, out: &mut dyn Emit) -> Result<(), StageError> {
+        self.narrowest.fetch_min(frame.width(), Ordering::SeqCst);
         if self.loaded.load(Ordering::SeqCst) {
-            let area = f64::from(frame.width * frame.height) / f64::from(WIDTH * HEIGHT);
+            let area = f64::from(frame.width() * frame.height()) / f64::from(WIDTH * HEIGHT);
             std::thread::sleep(Duration::from_secs_f64(2.0 / FPS * area));
         }
         out.emit(frame);
@@ -89,6 +92,7 @@ fn overload_in_realtime_drops_lowers_the_scale_and_recovers() {
         ..QualityConfig::new(FPS)
     };
     let loaded = Arc::new(AtomicBool::new(true));
+    let narrowest = Arc::new(AtomicU32::new(WIDTH));
     let pipeline = Pipeline::new(
         StreamClock {
             inner: source,
@@ -99,6 +103,7 @@ fn overload_in_realtime_drops_lowers_the_scale_and_recovers() {
     .mode(Mode::Realtime)
     .stage(StageSpec::sequential(Load {
         loaded: Arc::clone(&loaded),
+        narrowest: Arc::clone(&narrowest),
     }))
     .adaptive_quality(QualityController::with_clock(config, knob.clone(), clock))
     .cancel_on(&cancel);
@@ -114,6 +119,9 @@ fn overload_in_realtime_drops_lowers_the_scale_and_recovers() {
     let during = LiveSummary::of(&handle.metrics(), &stats);
     assert!(low <= 0.8, "the scale stayed at {low}: {during:?}");
     assert!(during.dropped_by.queue > 0, "{during:?}");
+    // The source decodes at the lower scale: the stage gets smaller frames.
+    let narrowest = narrowest.load(Ordering::SeqCst);
+    assert!(narrowest < WIDTH, "frames stayed {narrowest} wide");
 
     // The load goes: the scale returns to 1.0.
     loaded.store(false, Ordering::SeqCst);
