@@ -31,7 +31,7 @@ pub enum LiveError {
         /// Failed attempts in a row.
         attempts: u32,
         /// The last attempt's error.
-        source: DecodeError,
+        source: Box<DecodeError>,
     },
     /// The run was stopped (cancelled) while the source read or waited.
     #[error("{input}: stopped")]
@@ -41,7 +41,13 @@ pub enum LiveError {
     },
     /// The input (not a network stream) failed.
     #[error(transparent)]
-    Decode(#[from] DecodeError),
+    Decode(Box<DecodeError>),
+}
+
+impl From<DecodeError> for LiveError {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(Box::new(e))
+    }
 }
 
 /// A live input as a pipeline's source; see the module's description.
@@ -166,7 +172,7 @@ impl LiveSource {
     ) -> Result<Self, LiveError> {
         let watch = match spec.stall_timeout {
             Some(t) => Some(Watch::spawn(t).map_err(|source| {
-                LiveError::Decode(DecodeError::Io {
+                LiveError::from(DecodeError::Io {
                     input: input.to_string(),
                     context: "cannot start the stall watchdog",
                     source,
@@ -262,7 +268,7 @@ impl LiveSource {
                     return Err(LiveError::GaveUp {
                         input: self.input.clone(),
                         attempts: self.failures,
-                        source: e,
+                        source: Box::new(e),
                     });
                 }
                 let wait = self.spec.reconnect.delay(self.failures);
