@@ -295,6 +295,9 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         )));
     }
 
+    // Adaptive quality: one scale for the decode size and the model's input.
+    let knob = spec.target_fps.map(|_| QualityKnob::new(1.0));
+
     // Detection: the model (loaded once per process) and this job's detector.
     let mut stages = Vec::with_capacity(spec.stages.len());
     let mut detection = None;
@@ -309,7 +312,8 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
                 )));
             }
             StageRequest::Detection(d) => {
-                let (stage, found) = detect_stage(d, resources, &spec, frame_bytes, budget)?;
+                let (stage, found) =
+                    detect_stage(d, resources, &spec, frame_bytes, budget, knob.as_ref())?;
                 stages.push(stage);
                 detection = Some(found);
             }
@@ -321,7 +325,6 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         }
     }
 
-    let knob = spec.target_fps.map(|_| QualityKnob::new(1.0));
     let mut decode = base
         .with_format(format)
         // In process when the build can: no second process, no pipe.
@@ -605,6 +608,7 @@ fn detect_stage(
     spec: &JobSpec,
     frame_bytes: usize,
     budget: usize,
+    knob: Option<&QualityKnob>,
 ) -> Result<(StageSpec, Detection), JobError> {
     let classes = if d.classes.is_empty() {
         None
@@ -674,7 +678,11 @@ fn detect_stage(
     }
     let kernels = model.net.kernel_set().name().to_string();
     let detector = Arc::new(Detector::with_threads(model, config, batch, d.threads)?);
-    let stage = StageSpec::sequential(DetectStage::new(Arc::clone(&detector), d.batch_wait));
+    let mut stage = DetectStage::new(Arc::clone(&detector), d.batch_wait);
+    if let Some(knob) = knob {
+        stage = stage.with_scale(knob.clone());
+    }
+    let stage = StageSpec::sequential(stage);
     Ok((
         stage,
         Detection {
