@@ -151,8 +151,9 @@ impl LiveStats {
             .clone()
     }
 
-    /// The sink consumed a frame at `pts` on the stream's timeline.
-    pub(crate) fn delivered(&self, pts: f64) {
+    /// The sink consumed a frame at `pts` on the stream's timeline (a job's sink
+    /// calls it for every frame; a pipeline with a sink of its own calls it too).
+    pub fn delivered(&self, pts: f64) {
         let Some(epoch) = self.0.epoch.get() else {
             return;
         };
