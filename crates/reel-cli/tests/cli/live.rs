@@ -285,3 +285,42 @@ fn live_refuses_what_it_cannot_do_before_starting() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/dev/video9"));
 }
+
+#[test]
+fn a_stream_on_standard_input_is_read_as_it_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut publish = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
+        .args(["-g", "10", "-pix_fmt", "yuv420p", "-f", "mpegts", "-"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stream = publish.stdout.take().unwrap();
+    let reel = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .current_dir(dir.path())
+        .args(["live", "-", "--json"])
+        .env_remove("RUST_LOG")
+        .stdin(stream)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(reel);
+    publish.wait().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = summary(&out);
+    assert_eq!(s["input"], "-");
+    assert_accounted(&s);
+    // Four seconds at 25 fps, less what the probe read first (about a second).
+    let frames_in = n(&s, "frames_in");
+    assert!((40..=100).contains(&frames_in), "{s}");
+}
