@@ -31,25 +31,24 @@ fn start_reel(dir: &Path, args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// An ffmpeg publishing a 160x120 test pattern in real time as MPEG-TS to `url`.
-fn publisher(url: &str) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25"])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args(["-g", "10", "-pix_fmt", "yuv420p", "-f", "mpegts", url])
+/// An ffmpeg publishing `pattern` (lavfi's testsrc2 with these options) in real
+/// time as MPEG-TS to `url`.
+fn publish(pattern: &str, url: &str) -> Command {
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2={pattern}")])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-tune", "zerolatency", "-g", "10", "-pix_fmt", "yuv420p"])
+        .args(["-f", "mpegts", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// A 160x120 test pattern published to `url` until killed.
+fn publisher(url: &str) -> Child {
+    publish("size=160x120:rate=25", url).spawn().unwrap()
 }
 
 /// A UDP port nobody uses now.
@@ -289,14 +288,8 @@ fn live_refuses_what_it_cannot_do_before_starting() {
 #[test]
 fn a_stream_on_standard_input_is_read_as_it_flows() {
     let dir = tempfile::tempdir().unwrap();
-    let mut publish = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=4"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"])
-        .args(["-g", "10", "-pix_fmt", "yuv420p", "-f", "mpegts", "-"])
-        .stdin(Stdio::null())
+    let mut publish = publish("size=160x120:rate=25:duration=4", "-")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let stream = publish.stdout.take().unwrap();
