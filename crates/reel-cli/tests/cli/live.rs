@@ -317,3 +317,90 @@ fn a_stream_on_standard_input_is_read_as_it_flows() {
     let frames_in = n(&s, "frames_in");
     assert!((40..=100).contains(&frames_in), "{s}");
 }
+
+#[test]
+fn a_looped_file_is_paced_on_one_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("one-second.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=160x120:rate=25:duration=1")
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let lines = dir.path().join("lines.jsonl");
+    let out = finish(start_reel(
+        dir.path(),
+        &[
+            "live",
+            clip.to_str().unwrap(),
+            "--loop",
+            "--duration",
+            "2.5",
+            "--mode",
+            "quality",
+            "--out",
+            lines.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = summary(&out);
+    assert_accounted(&s);
+    // 2.5 s at 25 fps: the 25-frame file about two and a half times, not faster.
+    let frames = n(&s, "frames_out");
+    assert!((50..=64).contains(&frames), "{s}");
+    assert!(s["wall_s"].as_f64().unwrap() >= 2.4, "{s}");
+    // One timeline: indices and times go on across the loops.
+    let text = std::fs::read_to_string(&lines).unwrap();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, pair) in rows.windows(2).enumerate() {
+        assert_eq!(n(&pair[1], "frame"), n(&pair[0], "frame") + 1, "line {i}");
+        assert!(
+            pair[1]["pts"].as_f64() > pair[0]["pts"].as_f64(),
+            "line {i}"
+        );
+    }
+}
+
+#[test]
+fn a_stream_that_never_comes_is_given_up_after_max_reconnects() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("udp://127.0.0.1:{}", free_udp_port());
+    let out = finish(start_reel(
+        dir.path(),
+        &[
+            "--timeout",
+            "500ms",
+            "live",
+            &url,
+            "--max-reconnects",
+            "2",
+            "--json",
+        ],
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("gave up after 3 failed connection attempts"),
+        "{err}"
+    );
+    assert!(err.contains(&url), "{err}");
+}
