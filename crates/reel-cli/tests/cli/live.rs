@@ -404,3 +404,54 @@ fn a_stream_that_never_comes_is_given_up_after_max_reconnects() {
     );
     assert!(err.contains(&url), "{err}");
 }
+
+#[test]
+fn the_same_picture_for_too_long_is_reported_frozen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("still.mp4");
+    let st = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+        .arg("color=c=gray:size=160x120:rate=25:duration=2")
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let still = finish(start_reel(
+        dir.path(),
+        &[
+            "live",
+            clip.to_str().unwrap(),
+            "--frozen-after",
+            "0.5",
+            "--duration",
+            "1.2",
+            "--json",
+        ],
+    ));
+    let err = String::from_utf8_lossy(&still.stderr);
+    assert_eq!(still.status.code(), Some(0), "{err}");
+    assert_eq!(n(&summary(&still), "frozen"), 1, "{err}");
+    assert!(err.contains("frozen"), "{err}");
+    // A moving picture is not.
+    let moving = finish(start_reel(
+        dir.path(),
+        &[
+            "live",
+            "synthetic:scenes?width=160&height=120&fps=25&frames=1000",
+            "--frozen-after",
+            "0.5",
+            "--duration",
+            "1.2",
+            "--json",
+        ],
+    ));
+    assert_eq!(n(&summary(&moving), "frozen"), 0);
+}
