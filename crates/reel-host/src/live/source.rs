@@ -63,8 +63,10 @@ pub struct LiveSource {
     inner: Option<Box<dyn VideoSource>>,
     /// Failed connection attempts in a row.
     failures: u32,
-    /// Successful connections (and openings of a paced file) so far.
+    /// Connections (and openings of a paced file) that delivered a frame.
     connects: u64,
+    /// Whether the current connection has delivered a frame.
+    delivering: bool,
     /// Where this connection's timeline starts on the run's one.
     offset: f64,
     /// This connection's first timestamp.
@@ -204,6 +206,7 @@ impl LiveSource {
             inner: None,
             failures: 0,
             connects: 0,
+            delivering: false,
             offset: 0.0,
             first_pts: None,
             last_pts: None,
@@ -242,13 +245,8 @@ impl LiveSource {
                     self.frame_s = 1.0 / info.fps;
                 }
                 self.stats.set_info(info);
-                self.connects += 1;
-                if self.connects > 1 && self.network {
-                    self.stats.0.reconnects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(input = self.input, "connected again");
-                }
                 self.stats.0.connected.store(true, Ordering::Relaxed);
-                self.failures = 0;
+                self.delivering = false;
                 self.first_pts = None;
                 self.inner = Some(inner);
                 self.arm(None);
@@ -256,27 +254,45 @@ impl LiveSource {
             }
             // Stopped while connecting (a probe killed to stop it): no failure.
             Err(_) if self.over() => Ok(false),
-            Err(e) if self.network => {
-                self.failures += 1;
-                self.stats.0.failed_connects.fetch_add(1, Ordering::Relaxed);
-                if self
-                    .spec
-                    .reconnect
-                    .max_attempts
-                    .is_some_and(|n| self.failures > n)
-                {
-                    return Err(LiveError::GaveUp {
-                        input: self.input.clone(),
-                        attempts: self.failures,
-                        source: Box::new(e),
-                    });
-                }
-                let wait = self.spec.reconnect.delay(self.failures);
-                tracing::warn!(input = self.input, error = %e, ?wait, "cannot connect; trying again");
-                self.sleep_until(Instant::now() + wait);
-                Ok(false)
-            }
+            Err(e) if self.network => self.failed(e),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A connection attempt failed (to open, or before its first frame): counts
+    /// it, gives up past the most allowed, else waits the backoff.
+    fn failed(&mut self, e: DecodeError) -> Result<bool, LiveError> {
+        self.failures += 1;
+        self.stats.0.failed_connects.fetch_add(1, Ordering::Relaxed);
+        if self
+            .spec
+            .reconnect
+            .max_attempts
+            .is_some_and(|n| self.failures > n)
+        {
+            return Err(LiveError::GaveUp {
+                input: self.input.clone(),
+                attempts: self.failures,
+                source: Box::new(e),
+            });
+        }
+        let wait = self.spec.reconnect.delay(self.failures);
+        tracing::warn!(input = self.input, error = %e, ?wait, "cannot connect; trying again");
+        self.sleep_until(Instant::now() + wait);
+        Ok(false)
+    }
+
+    /// The current connection delivered a frame: the first one makes it count.
+    fn delivered(&mut self) {
+        if self.delivering {
+            return;
+        }
+        self.delivering = true;
+        self.failures = 0;
+        self.connects += 1;
+        if self.connects > 1 && self.network {
+            self.stats.0.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(input = self.input, "connected again");
         }
     }
 
@@ -408,12 +424,27 @@ impl LiveSource {
                 Some(Ok(frame)) => {
                     self.touch();
                     self.arm(pid);
+                    self.delivered();
                     match self.place(frame) {
                         Some(f) => return Some(Ok(f)),
                         None => continue,
                     }
                 }
                 _ if self.over() => continue,
+                // A connection that never delivered a frame was a failed attempt.
+                end if self.network && !self.delivering => {
+                    self.disconnect("no frame came");
+                    let e = match end {
+                        Some(Err(e)) => e,
+                        _ => DecodeError::Network {
+                            input: self.input.clone(),
+                            cause: "the stream ended before its first frame".into(),
+                        },
+                    };
+                    if let Err(gave_up) = self.failed(e) {
+                        return Some(Err(gave_up));
+                    }
+                }
                 None if self.network => self.disconnect("the stream ended"),
                 Some(Err(e)) if self.network => {
                     let why = format!("the stream failed: {e}");
