@@ -45,6 +45,12 @@ commands:
                          (N rounds, default 10): batch-1 latency, batch-8 throughput, CPU time
                          per image, fraction of the multiply-add peak, slowest layers; JSON
                          report (target/reel-bench/infer.json)
+  bench live [--seconds N]
+                         `reel live`'s engine: a 30 fps paced source through a stage costing
+                         0.5x, 1x, 2x and 4x the frame interval, per mode with adaptive
+                         quality, and through a plain unbounded queue: latency in frame
+                         intervals, drop rate, final scale, stream lag slope (N seconds a
+                         run, default 20); JSON report (target/reel-bench/live.json)
   fuzz [--seconds N] [--target NAME]
                          the fuzzer (crates/reel-fuzz) over every parser of untrusted bytes, N
                          seconds per target (default 180); JSON report in target/fuzz/report.json,
@@ -95,6 +101,21 @@ fn run() -> Result<()> {
                 }
             }
             build_plugins(release, fixtures)
+        }
+        "bench" if args.get(1).map(String::as_str) == Some("live") => {
+            let mut bench = cargo();
+            bench.args(["bench", "-p", "reel-host", "--bench", "live"]);
+            let mut rest = args[2..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--seconds" => {
+                        let seconds: u32 = option_value(a, rest.next());
+                        bench.env("REEL_BENCH_SECONDS", seconds.max(1).to_string());
+                    }
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            step("cargo bench -p reel-host --bench live", bench)
         }
         "bench" if args.get(1).map(String::as_str) == Some("infer") => {
             let mut bench = cargo();
@@ -427,9 +448,11 @@ const WITHOUT_LIBAV_PACKAGES: [&str; 3] = ["reel-decode", "reel-host", "reel-cli
 
 /// Modules and tests of reel-cli's command-line tests that exercise the model,
 /// the plugins or the cache rather than decoding: the build without in-process
-/// decoding need not run them a second time.
-const DECODER_INDEPENDENT_CLI_TESTS: [&str; 6] = [
+/// decoding need not run them a second time. (`reel live` reads streams through
+/// the ffmpeg child and `synthetic:` in pure Rust, in either build.)
+const DECODER_INDEPENDENT_CLI_TESTS: [&str; 7] = [
     "engine::",
+    "live::",
     "detect::",
     "plugins::",
     "cache::",

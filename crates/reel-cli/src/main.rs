@@ -15,7 +15,7 @@ mod output;
 #[derive(Debug, Parser)]
 #[command(name = "reel", version, about, long_about = None, propagate_version = true)]
 #[command(
-    after_help = "Examples:\n  reel demo\n  reel analyze input.mp4 --out frames.jsonl --json\n  reel detect input.mp4 --model yolov8n --out dets.jsonl\n  reel system --json\n  reel probe input.mp4\n  reel plugins list\n  reel cache stats"
+    after_help = "Examples:\n  reel demo\n  reel analyze input.mp4 --out frames.jsonl --json\n  reel detect input.mp4 --model yolov8n --out dets.jsonl\n  reel live rtsp://camera/stream --model yolov8n\n  reel system --json\n  reel probe input.mp4\n  reel plugins list\n  reel cache stats"
 )]
 struct Cli {
     /// More log output (repeat for more: -v info, -vv debug, -vvv trace).
@@ -51,6 +51,9 @@ enum Command {
     Analyze(cmd::analyze::Args),
     /// Detect objects with a YOLOv8 model, frame by frame, in batches.
     Detect(cmd::detect::Args),
+    /// Process a camera, a network stream or a paced file as it arrives, with
+    /// bounded latency, reconnects and adaptive quality.
+    Live(cmd::live::Args),
     /// Many videos at once over one memory budget; resumable, shardable across machines.
     Batch(cmd::batch::Args),
     /// Analyse a generated video with known cuts and show what was found.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => cmd::analyze::run(&ctx, args),
         Command::Detect(args) => cmd::detect::run(&ctx, args),
+        Command::Live(args) => cmd::live::run(&ctx, args),
         Command::Batch(args) => cmd::batch::run(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
         Command::Probe(args) => cmd::probe::run(&ctx, args),

@@ -139,3 +139,20 @@ pub fn stop_inputs() {
         }
     }
 }
+
+/// Kills one running child that reads an input, by its process id (as
+/// [`VideoSource::process_id`](crate::VideoSource::process_id) gives it): what
+/// reads from it then sees its end. An id that is not a registered reader is left
+/// alone, so a stale id never signals another process.
+pub fn stop_input(id: u32) {
+    let ids = inputs();
+    if ids.contains(&id)
+        && let Ok(pid) = libc::pid_t::try_from(id)
+    {
+        // SAFETY: a signal to our own child, not reaped while it is registered (the
+        // list's lock is held), so the id is still its own.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}

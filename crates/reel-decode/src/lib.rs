@@ -38,7 +38,7 @@ use reel_sched::Source;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use child::stop_inputs;
+pub use child::{stop_input, stop_inputs};
 pub use error::{DecodeError, Position};
 pub use info::{DecoderInfo, VideoInfo};
 pub use options::{

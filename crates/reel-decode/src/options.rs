@@ -392,6 +392,10 @@ pub struct Limits {
     /// The longest a network input (a URL) may take to connect or to answer a read,
     /// probes included, before it is an error. Default [`DEFAULT_NETWORK_TIMEOUT`].
     pub network_timeout: std::time::Duration,
+    /// How much of a network input's start the probe and the decoder read to find
+    /// its streams (ffmpeg's `-analyzeduration`); `None` is ffmpeg's own (5 s for
+    /// most). A live stream asks for less, to start sooner.
+    pub network_probe: Option<std::time::Duration>,
 }
 
 /// The default [`Limits::network_timeout`]: 15 seconds.
@@ -403,6 +407,7 @@ impl Default for Limits {
             max_side: 16_384,
             max_pixels: 8192 * 8192,
             network_timeout: DEFAULT_NETWORK_TIMEOUT,
+            network_probe: None,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod cache;
 pub mod config;
 pub mod job;
 pub mod jobs;
+pub mod live;
 pub mod plugins;
 mod sinks;
 mod stages;

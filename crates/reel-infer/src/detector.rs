@@ -221,6 +221,33 @@ impl Detector {
         })
     }
 
+    /// The side of the square input pictures are letterboxed to now: the
+    /// configuration's `imgsz`, or a smaller one set by
+    /// [`set_input_size`](Self::set_input_size).
+    pub fn input_size(&self) -> u32 {
+        let scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        scratch.prep.size()
+    }
+
+    /// Letterboxes the next batches to `size` (a multiple of 32, at most the
+    /// configuration's `imgsz`, whose input buffers it fits in): a smaller input
+    /// costs the network less, for coarser detections. The CPU engine plans each
+    /// size once.
+    pub fn set_input_size(&self, size: u32) -> Result<(), InferError> {
+        if size == 0 || !size.is_multiple_of(32) || size > self.config.imgsz {
+            return Err(InferError::Options(format!(
+                "the detection input size must be a multiple of 32 between 32 and {} (imgsz), not {size}",
+                self.config.imgsz
+            )));
+        }
+        let mut scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        if scratch.prep.size() != size {
+            tracing::debug!(size, "detection input size changed");
+            scratch.prep = Preprocessor::new(size);
+        }
+        Ok(())
+    }
+
     /// Threads the CPU engine runs on (`None` when the model runs elsewhere).
     pub fn threads(&self) -> Option<usize> {
         let scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);

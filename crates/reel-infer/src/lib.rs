@@ -34,4 +34,4 @@ pub use model::{Variant, YoloV8};
 pub use postprocess::PostConfig;
 pub use preprocess::ImageRef;
 pub use source::{HubOptions, ModelSource};
-pub use stage::DetectStage;
+pub use stage::{DetectStage, scaled_input_size};

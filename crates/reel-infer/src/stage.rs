@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reel_frame::{Frame, PixelFormat};
-use reel_sched::{Emit, Stage, StageError};
+use reel_sched::{Emit, QualityKnob, Stage, StageError};
 
 use crate::InferError;
 use crate::detector::Detector;
@@ -20,6 +20,20 @@ pub struct DetectStage {
     pending: Vec<Frame>,
     max_wait: Duration,
     first_at: Option<Instant>,
+    /// Adaptive quality: the input size follows this scale.
+    scale: Option<QualityKnob>,
+}
+
+/// The model input for `imgsz` at quality `scale`: the nearest multiple of 32
+/// (640 at 0.75 is 480, at 0.5 is 320), at least 32 and at most `imgsz`.
+pub fn scaled_input_size(imgsz: u32, scale: f32) -> u32 {
+    let scale = if scale.is_finite() {
+        scale.clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let steps = (imgsz as f32 * scale / 32.0).round() as u32;
+    (steps * 32).clamp(32.min(imgsz), imgsz)
 }
 
 impl DetectStage {
@@ -30,7 +44,15 @@ impl DetectStage {
             pending: Vec::new(),
             max_wait,
             first_at: None,
+            scale: None,
         }
+    }
+
+    /// Letterboxes each batch to the configured size times the knob's scale, in
+    /// steps of 32 ([`scaled_input_size`]): adaptive quality lowers the model's cost.
+    pub fn with_scale(mut self, knob: QualityKnob) -> Self {
+        self.scale = Some(knob);
+        self
     }
 
     /// Runs what is pending and emits it, in arrival order.
@@ -38,6 +60,12 @@ impl DetectStage {
         self.first_at = None;
         if self.pending.is_empty() {
             return Ok(());
+        }
+        if let Some(knob) = &self.scale {
+            let size = scaled_input_size(self.detector.config().imgsz, knob.get());
+            self.detector
+                .set_input_size(size)
+                .map_err(StageError::fatal)?;
         }
         let results = {
             let images = self
@@ -124,5 +152,21 @@ impl Stage for DetectStage {
             self.run(out)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_input_size_steps_by_32() {
+        assert_eq!(scaled_input_size(640, 1.0), 640);
+        assert_eq!(scaled_input_size(640, 0.75), 480);
+        assert_eq!(scaled_input_size(640, 0.5), 320);
+        assert_eq!(scaled_input_size(640, 0.3), 192);
+        assert_eq!(scaled_input_size(640, 0.0), 32);
+        assert_eq!(scaled_input_size(640, f32::NAN), 640);
+        assert_eq!(scaled_input_size(32, 0.1), 32);
     }
 }

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod decode_args;
 pub mod demo;
 pub mod detect;
+pub mod live;
 pub mod model_args;
 pub mod plugin_args;
 pub mod plugins;

@@ -7,6 +7,7 @@ mod contract;
 mod detect;
 mod engine;
 mod interrupt;
+mod live;
 #[path = "../../../../tests/support/oracle.rs"]
 mod oracle;
 mod plugins;

@@ -108,14 +108,31 @@ impl Input {
 
     /// The options that bound a network input's waits (connecting, each read) to
     /// `limits.network_timeout`, given before `-i`; none for a file or a device.
+    /// A stream that is not a regular file (a URL, a pipe) is probed for
+    /// `limits.network_probe` when set.
     pub(crate) fn network_args(&self, limits: &crate::options::Limits) -> Vec<String> {
-        if self.file.is_some() || !is_url(&self.name) {
-            return Vec::new();
+        let mut args = Vec::new();
+        if self.file.is_some() {
+            return args;
+        }
+        if let Some(probe) = limits.network_probe {
+            args.extend([
+                "-analyzeduration".into(),
+                probe.as_micros().max(1).to_string(),
+            ]);
+        }
+        if !is_url(&self.name) {
+            return args;
         }
         let us = limits.network_timeout.as_micros().max(1).to_string();
         // `rw_timeout` bounds every read and write of any protocol; `timeout` is the
         // connect (and socket) timeout of tcp, http and rtmp, and rtsp's socket one.
-        vec!["-rw_timeout".into(), us.clone(), "-timeout".into(), us]
+        args.extend(["-rw_timeout".into(), us.clone(), "-timeout".into(), us]);
+        if self.name.starts_with("rtsp://") || self.name.starts_with("rtsps://") {
+            // Interleaved in the TCP connection: no UDP ports to open, no loss.
+            args.extend(["-rtsp_transport".into(), "tcp".into()]);
+        }
+        args
     }
 
     /// The argument for `-i`: `file:PATH` for files, so that no part of a file name is

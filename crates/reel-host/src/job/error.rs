@@ -18,6 +18,9 @@ pub enum JobError {
     /// A plugin could not be started.
     #[error(transparent)]
     Plugin(#[from] crate::plugins::Error),
+    /// A live input could not be read.
+    #[error(transparent)]
+    Live(#[from] crate::live::LiveError),
     /// An option is out of range, or the stages cannot work together.
     #[error("{0}")]
     Options(String),

@@ -16,7 +16,7 @@ use reel_ops::scene::auto_downscale_size;
 use reel_pool::FramePool;
 use reel_sched::{
     CancelToken, Mode, Pipeline, PipelineHandle, QualityConfig, QualityController, QualityKnob,
-    Report, Snapshot, StageSpec,
+    QueuePolicy, Report, Snapshot, StageSpec,
 };
 
 use super::error::JobError;
@@ -27,6 +27,7 @@ use super::summary::{
     PoolSummary, VideoSummary, scenes, stages_of,
 };
 use crate::cache::{Cache, EntryWriter, FileIdentity};
+use crate::live::{LiveSource, LiveStats, LiveSummary};
 use crate::plugins::{PluginStage, StatsHandle};
 use crate::sinks::lines::{LineOut, LineShape};
 use crate::sinks::{Gathered, JobSink};
@@ -83,6 +84,14 @@ struct Running {
     video_out: Option<String>,
     expected: Option<u64>,
     decode_counts: Option<reel_decode::DecodeCounts>,
+    live: Option<Live>,
+}
+
+/// A live job's side: its figures and the token that stops its waits.
+struct Live {
+    stats: LiveStats,
+    cancel: CancelToken,
+    in_flight_bound: usize,
 }
 
 struct Detection {
@@ -137,7 +146,30 @@ impl RunningJob {
     /// Stops reading the input; what is in flight is finished and reported.
     pub fn cancel(&self) {
         if let State::Running(r) = &self.state {
-            r.handle.cancel();
+            match &r.live {
+                // The live source's waits (pacing, backoff) follow the token.
+                Some(live) => live.cancel.cancel(),
+                None => r.handle.cancel(),
+            }
+        }
+    }
+
+    /// A live job's figures now (`None` for any other job).
+    pub fn live(&self) -> Option<LiveSummary> {
+        match &self.state {
+            State::Running(r) => r
+                .live
+                .as_ref()
+                .map(|l| LiveSummary::of(&r.handle.metrics(), &l.stats)),
+            State::Done(_) => None,
+        }
+    }
+
+    /// The most frames a live job can hold at once (`None` for any other job).
+    pub fn in_flight_bound(&self) -> Option<usize> {
+        match &self.state {
+            State::Running(r) => r.live.as_ref().map(|l| l.in_flight_bound),
+            State::Done(_) => None,
         }
     }
 
@@ -164,6 +196,7 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
 
     // The cache: analysis alone, without loss, of a local file.
     let cacheable = spec.use_cache
+        && spec.live.is_none()
         && spec.video_out.is_none()
         && spec.stages.len() == 1
         && spec.analysis().is_some()
@@ -209,8 +242,23 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
     if let Some(fps) = spec.decode.sequence_fps {
         base.sequence_fps = fps;
     }
-    let info = reel_decode::probe(&spec.input, &base)?;
-    let (dw, dh) = info.display_size();
+    // A live stream is probed when it connects (it may not be there yet, and a
+    // probe would take frames from a pipe); files and synthetic sources now.
+    // (A stream encoded to a video out is probed now: the encoder needs its size.)
+    let streamed =
+        spec.live.is_some() && !crate::live::is_paced(&spec.input) && spec.video_out.is_none();
+    let info = if streamed {
+        pending_info(&spec.input)
+    } else {
+        reel_decode::probe(&spec.input, &base)?
+    };
+    let (dw, dh) = if streamed {
+        // Unknown until connected: only the analysis size and the batch ceiling
+        // depend on it, and those take a 720p stream's.
+        (1280, 720)
+    } else {
+        info.display_size()
+    };
 
     // The size and format the stages need decide the decode. Analysis alone
     // decodes at the analysis size; anything that needs the whole picture
@@ -234,6 +282,8 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         Some((a, size)) if analysis_only => (analysis::config(a).preferred_format(), *size),
         _ => (whole_frame_format(&spec)?, (dw, dh)),
     };
+    // A stream's whole frames come at its own size, known once it connects.
+    let decode_size = (analysis_only || !streamed).then_some(size);
     let pool = resources.pool().clone();
     let frame_bytes = format.frame_size(size.0, size.1).ok_or_else(|| {
         JobError::Options(format!("{}x{} is not a valid frame size", size.0, size.1))
@@ -250,6 +300,9 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         )));
     }
 
+    // Adaptive quality: one scale for the decode size and the model's input.
+    let knob = spec.target_fps.map(|_| QualityKnob::new(1.0));
+
     // Detection: the model (loaded once per process) and this job's detector.
     let mut stages = Vec::with_capacity(spec.stages.len());
     let mut detection = None;
@@ -264,7 +317,8 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
                 )));
             }
             StageRequest::Detection(d) => {
-                let (stage, found) = detect_stage(d, resources, &spec, frame_bytes, budget)?;
+                let (stage, found) =
+                    detect_stage(d, resources, &spec, frame_bytes, budget, knob.as_ref())?;
                 stages.push(stage);
                 detection = Some(found);
             }
@@ -276,13 +330,12 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         }
     }
 
-    let knob = spec.target_fps.map(|_| QualityKnob::new(1.0));
     let mut decode = base
         .with_format(format)
         // In process when the build can: no second process, no pipe.
         .with_backend(Backend::Libav)
         .with_sampling(spec.decode.sampling);
-    if analysis_only {
+    if analysis_only && let Some(size) = decode_size {
         // Bilinear costs the child decoder less than ffmpeg's default bicubic when
         // it downsizes, and keeps fine patterns apart better; fast bilinear is
         // cheaper still but aliases them into false cuts.
@@ -290,7 +343,11 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
             .with_size(size.0, size.1)
             .with_scaler(Scaler::Bilinear);
     }
-    if let Some(knob) = &knob {
+    if let Some(knob) = &knob
+        && !(spec.live.is_some() && crate::live::is_network(&spec.input))
+    {
+        // A network stream's decoder cannot restart at another size without
+        // connecting again, so its scale stays.
         decode = decode.with_scale(knob.clone());
     }
     let video = match &spec.video_out {
@@ -304,13 +361,41 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         }
         None => None,
     };
-    let source = reel_decode::open(&spec.input, &decode, &pool)?;
-    let decoder = {
-        let d = &source.info().decoder;
-        format!("{} {}", d.backend, d.name)
-    };
-    let expected = expected_frames(&info, &spec.decode.sampling);
-    let decode_counts = source.counts();
+    let live_token = spec
+        .live
+        .as_ref()
+        .map(|_| io.cancel.clone().unwrap_or_default());
+    let live_stats = spec.live.as_ref().map(|_| LiveStats::default());
+    let (source, decoder, expected, decode_counts): (Box<dyn reel_sched::Source>, _, _, _) =
+        match (&spec.live, &live_token, &live_stats) {
+            (Some(live), Some(token), Some(stats)) => {
+                let source = LiveSource::new(
+                    &spec.input,
+                    decode,
+                    &pool,
+                    live.clone(),
+                    stats.clone(),
+                    token.clone(),
+                )?;
+                let source: Box<dyn reel_sched::Source> = Box::new(source);
+                (source, "live".to_string(), None, None)
+            }
+            _ => {
+                let source = reel_decode::open(&spec.input, &decode, &pool)?;
+                let decoder = {
+                    let d = &source.info().decoder;
+                    format!("{} {}", d.backend, d.name)
+                };
+                let counts = source.counts();
+                let source: Box<dyn reel_sched::Source> = source;
+                (
+                    source,
+                    decoder,
+                    expected_frames(&info, &spec.decode.sampling),
+                    counts,
+                )
+            }
+        };
 
     let shape = LineShape {
         measurements: analysis.is_some(),
@@ -321,17 +406,39 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
         shape,
         writer,
         video,
-    );
+    )
+    .with_live(live_stats.clone());
     let mut pipeline = Pipeline::new(source, sink).mode(spec.mode).skip(spec.skip);
+    // A live job's staleness limit is every balanced queue's.
+    let stale = spec
+        .live
+        .as_ref()
+        .and_then(|l| l.max_staleness)
+        .filter(|_| spec.mode == Mode::Balanced)
+        .map(QueuePolicy::BlockFor);
     for stage in stages {
-        pipeline = pipeline.stage(stage);
+        pipeline = pipeline.stage(match stale {
+            Some(policy) => stage.queue(policy),
+            None => stage,
+        });
+    }
+    if let Some(policy) = stale {
+        pipeline = pipeline.sink_queue(policy);
     }
     if let (Some(fps), Some(knob)) = (spec.target_fps, knob) {
         pipeline = pipeline.adaptive_quality(QualityController::new(QualityConfig::new(fps), knob));
     }
-    if let Some(token) = &io.cancel {
+    if let Some(token) = live_token.as_ref().or(io.cancel.as_ref()) {
         pipeline = pipeline.cancel_on(token);
     }
+    let live = match (live_stats, live_token) {
+        (Some(stats), Some(cancel)) => Some(Live {
+            stats,
+            cancel,
+            in_flight_bound: pipeline.in_flight_bound(),
+        }),
+        _ => None,
+    };
     let handle = pipeline.spawn();
     Ok(RunningJob {
         state: State::Running(Box::new(Running {
@@ -353,8 +460,28 @@ pub fn start(spec: JobSpec, resources: &Resources, mut io: JobIo) -> Result<Runn
                 .map(|v| v.path.display().to_string()),
             expected,
             decode_counts,
+            live,
         })),
     })
+}
+
+/// What is known of a live stream before it connects: its name alone.
+fn pending_info(input: &str) -> VideoInfo {
+    VideoInfo {
+        input: input.to_string(),
+        container: None,
+        codec: String::new(),
+        pixel_format: String::new(),
+        width: 0,
+        height: 0,
+        rotation: 0,
+        fps: 0.0,
+        frames: None,
+        duration_s: None,
+        variable_frame_rate: false,
+        bit_rate: None,
+        decoder: reel_decode::DecoderInfo::software("ffmpeg", "not connected"),
+    }
 }
 
 /// Checks the options the stages cannot check themselves before any work starts.
@@ -486,6 +613,7 @@ fn detect_stage(
     spec: &JobSpec,
     frame_bytes: usize,
     budget: usize,
+    knob: Option<&QualityKnob>,
 ) -> Result<(StageSpec, Detection), JobError> {
     let classes = if d.classes.is_empty() {
         None
@@ -555,7 +683,11 @@ fn detect_stage(
     }
     let kernels = model.net.kernel_set().name().to_string();
     let detector = Arc::new(Detector::with_threads(model, config, batch, d.threads)?);
-    let stage = StageSpec::sequential(DetectStage::new(Arc::clone(&detector), d.batch_wait));
+    let mut stage = DetectStage::new(Arc::clone(&detector), d.batch_wait);
+    if let Some(knob) = knob {
+        stage = stage.with_scale(knob.clone());
+    }
+    let stage = StageSpec::sequential(stage);
     Ok((
         stage,
         Detection {
@@ -696,6 +828,7 @@ impl Running {
             cache_status,
             video_out,
             decode_counts,
+            live,
             ..
         } = self;
         let Report {
@@ -720,6 +853,15 @@ impl Running {
             cache_error,
         } = gathered;
         let wall_s = started.elapsed().as_secs_f64();
+        // A live stream's facts are its last connection's.
+        let (info, decoder) = match live.as_ref().and_then(|l| l.stats.info()) {
+            Some(i) => {
+                let d = format!("{} {}", i.decoder.backend, i.decoder.name);
+                (i, d)
+            }
+            None => (info, decoder),
+        };
+        let live = live.map(|l| LiveSummary::of(&metrics, &l.stats));
         let frame_s = if info.fps > 0.0 { 1.0 / info.fps } else { 0.0 };
         let analysis = analysis.map(|(a, size)| AnalysisSummary {
             analysis_size: [size.0, size.1],
@@ -764,13 +906,14 @@ impl Running {
                 .as_ref()
                 .map_or(0, reel_decode::DecodeCounts::errors),
             frames: lines,
-            dropped: metrics.dropped,
+            dropped: live.as_ref().map_or(metrics.dropped, LiveSummary::dropped),
             skipped: metrics.frames_skipped,
             analysis,
             detection,
             plugins,
             stages: stages_of(&metrics, workers),
             video_out,
+            live,
             wall_s,
             fps: JobSummary::rate(lines, wall_s),
             peak_rss_bytes: reel_pool::peak_rss_bytes(),

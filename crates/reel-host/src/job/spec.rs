@@ -35,6 +35,9 @@ pub struct JobSpec {
     /// Whether the results cache may answer (and keep) this job: only analysis
     /// alone, of a local file, without loss, ever uses it.
     pub use_cache: bool,
+    /// Read the input as a live stream (`reel live`): paced, connected again when
+    /// lost, and reported with the live figures.
+    pub live: Option<crate::live::LiveSpec>,
 }
 
 impl JobSpec {
@@ -51,6 +54,7 @@ impl JobSpec {
             target_fps: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             use_cache: true,
+            live: None,
         }
     }
 

@@ -243,6 +243,10 @@ pub struct JobSummary {
     /// The processed video, when one was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_out: Option<String>,
+    /// A live job's figures (its `dropped` above counts every reason: queue, stale
+    /// and skip).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live::LiveSummary>,
     /// Wall-clock seconds, model loading included.
     pub wall_s: f64,
     /// Frames per second of wall-clock time.

@@ -43,6 +43,8 @@ pub(crate) struct JobSink {
     /// The cache entry being written, while the run may still be cached.
     pub(crate) cache: Option<EntryWriter>,
     video: Option<FfmpegEncoder>,
+    /// A live job's figures: each frame's lag behind the stream's clock.
+    live: Option<crate::live::LiveStats>,
     pub(crate) gathered: Gathered,
 }
 
@@ -59,8 +61,15 @@ impl JobSink {
             buf: Vec::with_capacity(1024),
             cache,
             video,
+            live: None,
             gathered: Gathered::default(),
         }
+    }
+
+    /// Records each frame's lag behind the stream's clock in `stats`.
+    pub(crate) fn with_live(mut self, stats: Option<crate::live::LiveStats>) -> Self {
+        self.live = stats;
+        self
     }
 
     fn gather(&mut self, frame: &Frame) {
@@ -89,6 +98,9 @@ impl Sink for JobSink {
     fn consume(&mut self, frame: Frame) -> Result<(), StageError> {
         lines::format(&frame, self.shape, &mut self.buf);
         self.gather(&frame);
+        if let Some(live) = &self.live {
+            live.delivered(frame.pts);
+        }
         self.lines.write_line(&mut self.buf)?;
         if let Some(writer) = self.cache.as_mut()
             && let Err(e) = writer.write_line(std::str::from_utf8(&self.buf).unwrap_or_default())

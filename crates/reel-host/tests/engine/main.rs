@@ -146,3 +146,5 @@ fn an_outside_token_cancels_every_job_attached_to_it() {
     }
     assert_eq!(resources.pool().stats().bytes_in_use, 0);
 }
+
+mod live;

@@ -172,3 +172,46 @@ fn the_stage_runs_a_partial_batch_after_its_wait() {
     assert_eq!(out.len(), 1);
     assert_eq!(stage.tick_interval(), None);
 }
+
+/// Adaptive quality: a detector letterboxing to a smaller size finds what one
+/// made for that size finds, and back at its own size what it found before; the
+/// stage follows its knob in steps of 32.
+#[test]
+fn a_smaller_input_size_is_a_detector_made_for_it() {
+    let Some(p) = pictures() else { return };
+    let images = refs(&p[..3]);
+    let full = detector(1);
+    let before = one_by_one(&full, &images);
+    let small = Detector::new(
+        fixture_model(),
+        DetectConfig {
+            imgsz: 224,
+            post: PostConfig::default(),
+        },
+        1,
+    )
+    .unwrap();
+    full.set_input_size(224).unwrap();
+    assert_eq!(full.input_size(), 224);
+    assert_same(&one_by_one(&full, &images), &one_by_one(&small, &images));
+    full.set_input_size(320).unwrap();
+    assert_same(&one_by_one(&full, &images), &before);
+    for bad in [0, 100, 352] {
+        assert!(full.set_input_size(bad).is_err(), "{bad}");
+    }
+
+    let knob = reel_sched::QualityKnob::new(0.7);
+    let shared = Arc::new(detector(1));
+    let mut stage =
+        DetectStage::new(Arc::clone(&shared), Duration::from_millis(1)).with_scale(knob.clone());
+    let pool = FramePool::with_budget(8 << 20);
+    let (w, h) = (p[1].width(), p[1].height());
+    let mut buf = pool.acquire(p[1].as_raw().len()).unwrap();
+    buf[..p[1].as_raw().len()].copy_from_slice(p[1].as_raw());
+    let frame = Frame::new(buf, PixelFormat::Rgb24, w, h, 0, 0.0).unwrap();
+    let mut out = Vec::new();
+    stage.process(frame, &mut out).unwrap();
+    stage.flush(&mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(shared.input_size(), 224, "320 at 0.7 is 224");
+}
