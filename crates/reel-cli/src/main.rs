@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod output;
+mod scenes;
 
 /// reel: scene analysis, object detection and plugins on video, in bounded memory.
 #[derive(Debug, Parser)]

@@ -510,19 +510,38 @@ pub fn show_frames(
     bar.set_position(snapshot.frames_out);
 }
 
-/// Standard output carries one thing: the result lines (`--out -`) or the summary
-/// as JSON (`--json`, `--summary -`, which say the same and print it once); lines
-/// and a summary mixed there could not be read. Refused before the run starts.
+/// Standard output carries one thing: one stream of results (`--out -`,
+/// `--scenes-csv -`, `--edl -`: each of `streams`, a flag and its path) or the
+/// summary as JSON (`--json`, `--summary -`, which say the same and print it
+/// once); two of them mixed there could not be read. Refused before the run starts.
 pub fn check_stdout(
-    out: Option<&std::path::Path>,
+    streams: &[(&str, Option<&std::path::Path>)],
     summary: Option<&std::path::Path>,
     json: bool,
 ) -> anyhow::Result<()> {
     let dash = |p: Option<&std::path::Path>| p == Some(std::path::Path::new("-"));
-    if dash(out) && (json || dash(summary)) {
-        let other = if json { "--json" } else { "--summary -" };
+    let mut writers: Vec<&str> = streams
+        .iter()
+        .filter(|(_, p)| dash(*p))
+        .map(|(flag, _)| *flag)
+        .collect();
+    if json {
+        writers.push("--json");
+    } else if dash(summary) {
+        writers.push("--summary");
+    }
+    if let [first, second, ..] = writers[..] {
+        let named = |f: &str| {
+            if f == "--json" {
+                f.to_string()
+            } else {
+                format!("{f} -")
+            }
+        };
         return Err(UsageError(format!(
-            "--out - and {other} would both write to standard output: give one of them a file"
+            "{} and {} would both write to standard output: give one of them a file",
+            named(first),
+            named(second)
         ))
         .into());
     }
@@ -531,11 +550,12 @@ pub fn check_stdout(
 
 /// Reports a finished job: the summary file (`--summary PATH`), then on standard
 /// output the summary as JSON (`--json` or `--summary -`, once), or the human
-/// summary unless `--quiet` or standard output carries the result lines or JSON.
+/// summary unless `--quiet` or standard output carries a stream of results
+/// (`stdout_taken`) or JSON.
 pub fn report_job(
     ctx: &Context,
     json: bool,
-    out: Option<&std::path::Path>,
+    stdout_taken: bool,
     summary_path: Option<&std::path::Path>,
     summary: &reel_host::job::JobSummary,
 ) -> anyhow::Result<()> {
@@ -545,7 +565,7 @@ pub fn report_job(
         return print_json(summary);
     }
     write_summary(summary_path, summary)?;
-    if ctx.quiet || out == Some(dash) {
+    if ctx.quiet || stdout_taken {
         return Ok(());
     }
     print_summary(summary)
@@ -645,6 +665,9 @@ pub fn print_summary(s: &reel_host::job::JobSummary) -> anyhow::Result<()> {
             format!("cuts at frames {}", at.join(", "))
         };
         writeln!(out, "scenes: {}; {cuts}", a.scenes.len())?;
+        if a.scenes.len() > 1 {
+            write_scene_table(&mut out, &a.scenes)?;
+        }
     }
     if let Some(d) = &s.detection {
         let m = &d.model;
@@ -775,6 +798,37 @@ pub fn is_usage_error(e: &anyhow::Error) -> bool {
                 Some(reel_host::job::JobError::Options(_))
             )
     })
+}
+
+/// The most scenes the human summary lists; `--scenes-csv` has them all.
+const SCENES_SHOWN: usize = 50;
+
+/// The scene list for a person: each scene's frames (0-based, the last one
+/// inclusive) and its start, end and length as `HH:MM:SS.mmm` timecodes.
+fn write_scene_table(out: &mut dyn Write, scenes: &[reel_host::job::Scene]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "  scene  frames          start         end           length"
+    )?;
+    for (i, sc) in scenes.iter().take(SCENES_SHOWN).enumerate() {
+        let frames = format!("{}-{}", sc.start_frame, sc.end_frame);
+        writeln!(
+            out,
+            "  {:>5}  {frames:<14}  {}  {}  {}",
+            i + 1,
+            timecode(sc.start_s),
+            timecode(sc.end_s),
+            timecode(sc.end_s - sc.start_s)
+        )?;
+    }
+    if scenes.len() > SCENES_SHOWN {
+        writeln!(
+            out,
+            "  … {} more (--scenes-csv lists them all)",
+            scenes.len() - SCENES_SHOWN
+        )?;
+    }
+    Ok(())
 }
 
 /// A rate for a person: three significant figures (`1040`, `38.6`, `0.74`).

@@ -25,6 +25,7 @@ use crate::output::{self, Context};
 #[command(
     after_help = "Examples:\n  reel analyze talk.mp4 --out frames.jsonl --summary summary.json\n  \
     reel analyze match.mkv --every 2 --size 320x180 --json\n  \
+    reel analyze film.mp4 --scenes-csv scenes.csv --edl scenes.edl\n  \
     reel analyze phone.mp4 --start 1:30 --end 2:00.5 --out frames.jsonl\n  \
     reel analyze street.mp4 --model yolov8n --out frames.jsonl\n  \
     reel analyze synthetic:scenes?frames=300 --detector adaptive"
@@ -46,6 +47,14 @@ pub struct Args {
     /// Write the summary JSON here.
     #[arg(long, value_name = "SUMMARY.json")]
     summary: Option<PathBuf>,
+    /// Write the scene list here as CSV, in the columns of PySceneDetect's
+    /// `list-scenes` (`-`: standard output).
+    #[arg(long, value_name = "SCENES.csv")]
+    scenes_csv: Option<PathBuf>,
+    /// Write the scenes here as a CMX 3600 edit decision list, one event per scene
+    /// (`-`: standard output).
+    #[arg(long, value_name = "SCENES.edl")]
+    edl: Option<PathBuf>,
     /// Encode the processed frames (after the plugins) into this video file.
     #[arg(long, value_name = "PATH")]
     out_video: Option<PathBuf>,
@@ -94,12 +103,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
     let cache = output::open_cache(&settings);
-    output::check_stdout(args.out.as_deref(), args.summary.as_deref(), args.json)?;
+    let streams = [
+        ("--out", args.out.as_deref()),
+        ("--scenes-csv", args.scenes_csv.as_deref()),
+        ("--edl", args.edl.as_deref()),
+    ];
+    output::check_stdout(&streams, args.summary.as_deref(), args.json)?;
     output::refuse_clobbering(
         &[
             ("--out", args.out.as_deref()),
             ("--summary", args.summary.as_deref()),
             ("--out-video", args.out_video.as_deref()),
+            ("--scenes-csv", args.scenes_csv.as_deref()),
+            ("--edl", args.edl.as_deref()),
         ],
         &[std::path::Path::new(&args.input)],
         cache.as_ref(),
@@ -118,10 +134,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if failure.is_none() && !summary.interrupted {
         output::finish_output(args.out.as_deref(), summary.frames)?;
     }
+    crate::scenes::write_exports(args.scenes_csv.as_deref(), args.edl.as_deref(), &summary)?;
+    let stdout_taken = streams
+        .iter()
+        .any(|(_, p)| *p == Some(std::path::Path::new("-")));
     output::report_job(
         ctx,
         args.json,
-        args.out.as_deref(),
+        stdout_taken,
         args.summary.as_deref(),
         &summary,
     )?;

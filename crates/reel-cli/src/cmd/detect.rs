@@ -95,7 +95,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     .between(args.start, args.end);
     spec.video_out = args.out_video.clone().map(VideoOut::new);
 
-    output::check_stdout(args.out.as_deref(), args.summary.as_deref(), args.json)?;
+    output::check_stdout(
+        &[("--out", args.out.as_deref())],
+        args.summary.as_deref(),
+        args.json,
+    )?;
     output::refuse_clobbering(
         &[
             ("--out", args.out.as_deref()),
@@ -125,7 +129,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     output::report_job(
         ctx,
         args.json,
-        args.out.as_deref(),
+        args.out.as_deref() == Some(std::path::Path::new("-")),
         args.summary.as_deref(),
         &summary,
     )?;

@@ -43,7 +43,7 @@ fn cuts(v: &Value) -> Vec<u64> {
 
 /// Concatenates `len` frames of each lavfi source at `size` and 25 fps into an
 /// H.264 file; the true cuts are the segments' first frames.
-fn concat_video(
+pub(crate) fn concat_video(
     dir: &Path,
     name: &str,
     size: &str,

@@ -6,6 +6,7 @@ mod cache;
 mod contract;
 mod detect;
 mod engine;
+mod exports;
 mod interrupt;
 mod live;
 #[path = "../../../../tests/support/oracle.rs"]
