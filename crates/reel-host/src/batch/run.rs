@@ -312,8 +312,16 @@ pub fn run(
     let (done, todo): (Vec<BatchInput>, Vec<BatchInput>) =
         inputs.iter().cloned().partition(|i| layout.is_done(i));
     progress.skipped.store(done.len() as u64, Ordering::Relaxed);
-    let queue = Mutex::new(VecDeque::from(longest_first(todo, opts.jobs.max(2))));
     let host = hostname();
+    recover_lines(
+        &mut lock(&manifest),
+        layout,
+        &done,
+        &shard_label,
+        &host,
+        &layout.manifest(opts.shard),
+    )?;
+    let queue = Mutex::new(VecDeque::from(longest_first(todo, opts.jobs.max(2))));
     let state = Shared {
         layout,
         runner,
@@ -554,6 +562,73 @@ impl Shared<'_> {
     }
 }
 
+/// Appends a done line for each input of `done` that the shard's manifest (at
+/// `path`) does not record as done: a worker killed between writing an input's
+/// summary and appending its line leaves it done with no line, and a rerun skips
+/// it, so the line is made here from the summary (one attempt, the summary's wall
+/// time, frames and cache status).
+fn recover_lines(
+    manifest: &mut Manifest,
+    layout: &Layout,
+    done: &[BatchInput],
+    shard: &str,
+    host: &str,
+    path: &Path,
+) -> Result<(), BatchError> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let recorded: std::collections::HashSet<String> = layout::read_manifest(path)?
+        .into_iter()
+        .filter(|r| r.status == InputStatus::Done)
+        .map(|r| r.input)
+        .collect();
+    #[derive(Deserialize)]
+    struct Done {
+        #[serde(default)]
+        frames: u64,
+        #[serde(default)]
+        wall_s: f64,
+        #[serde(default)]
+        cache: Option<String>,
+    }
+    for input in done {
+        let name = input.path.display().to_string();
+        if recorded.contains(&name) {
+            continue;
+        }
+        let summary_path = layout.summary(&input.name);
+        let summary: Done = std::fs::read(&summary_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Done {
+                frames: 0,
+                wall_s: 0.0,
+                cache: None,
+            });
+        let finished_at = std::fs::metadata(&summary_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(unix_now, |d| d.as_secs_f64());
+        tracing::info!("{name}: done by an earlier run that left no manifest line; recording it");
+        manifest.append(&ManifestRecord {
+            input: name,
+            name: input.name.clone(),
+            status: InputStatus::Done,
+            error: None,
+            attempts: 1,
+            wall_s: summary.wall_s,
+            frames: summary.frames,
+            cache: summary.cache,
+            shard: shard.to_string(),
+            host: host.to_string(),
+            finished_at,
+        })?;
+    }
+    Ok(())
+}
+
 /// `todo` ordered by the work each holds (frames × pixels, from probes made
 /// `threads` at a time), the largest first; inputs that cannot be probed go last.
 fn longest_first(todo: Vec<BatchInput>, threads: usize) -> Vec<BatchInput> {
@@ -627,4 +702,65 @@ fn hostname() -> String {
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runner that must not be called: every input is done already.
+    struct Untouched;
+
+    impl Runner for Untouched {
+        fn run(
+            &self,
+            input: &BatchInput,
+            _frames: &Path,
+            _attempt: &Attempt<'_>,
+        ) -> Result<JobSummary, AttemptError> {
+            panic!("{} is done and was run again", input.path.display())
+        }
+    }
+
+    #[test]
+    fn a_done_input_without_its_manifest_line_gets_one_from_its_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("a.mp4");
+        std::fs::write(&video, b"video").unwrap();
+        let layout = Layout::create(&dir.path().join("out")).unwrap();
+        let input = BatchInput {
+            path: video.clone(),
+            name: "a".into(),
+        };
+        // What a worker killed after the summary and before the line leaves.
+        std::fs::write(layout.frames("a"), b"{\"frame\":0}\n").unwrap();
+        let summary = serde_json::json!({
+            "input": video.display().to_string(),
+            "frames": 7,
+            "wall_s": 0.25,
+            "cache": "miss",
+        });
+        std::fs::write(layout.summary("a"), summary.to_string()).unwrap();
+        let opts = BatchOptions::default();
+        for _ in 0..2 {
+            let report = run(
+                vec![input.clone()],
+                1,
+                &layout,
+                &Untouched,
+                &opts,
+                &BatchProgress::default(),
+                &CancelToken::new(),
+            )
+            .unwrap();
+            assert_eq!((report.skipped, report.done), (1, 0));
+            let lines = layout::read_manifest(&layout.manifest(Shard::ALL)).unwrap();
+            assert_eq!(lines.len(), 1, "one line, not one per rerun: {lines:?}");
+            let line = &lines[0];
+            assert_eq!(line.status, InputStatus::Done);
+            assert_eq!((line.frames, line.wall_s), (7, 0.25));
+            assert_eq!(line.cache.as_deref(), Some("miss"));
+            assert_eq!(line.input, video.display().to_string());
+        }
+    }
 }
