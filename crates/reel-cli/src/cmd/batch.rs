@@ -130,7 +130,9 @@ struct RunArgs {
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<Shard>,
     /// The number of shards, where the scheduler gives only an index
-    /// (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX) or for a resubmitted task.
+    /// (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX); under Slurm it makes
+    /// the task id the shard index as it is, so a task resubmitted alone keeps its
+    /// share.
     #[arg(long, value_name = "N", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
     shard_count: Option<u32>,
     /// How inputs are split: hash (of the path: stable whatever the list) or size
