@@ -7,12 +7,14 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod bench_batch;
 mod oracle;
 #[cfg(test)]
 #[path = "../../tests/support/oracle.rs"]
 mod oracle_support;
 mod pyscenedetect;
 mod reel;
+mod slurm;
 #[cfg(test)]
 mod tidy;
 mod video;
@@ -45,10 +47,20 @@ commands:
                          (N rounds, default 10): batch-1 latency, batch-8 throughput, CPU time
                          per image, fraction of the multiply-add peak, slowest layers; JSON
                          report (target/reel-bench/infer.json)
+  bench batch [--videos N] [--debug] [--skip-pyscenedetect] [--out FILE]
+                         N short videos of mixed length (default 40, 640x360): `reel batch --jobs auto`
+                         against a shell loop of `reel analyze`, `reel analyze` and PySceneDetect under
+                         `xargs -P <cores>`: wall time, videos per minute, peak RSS (the largest of each
+                         one's processes); release build (--debug: the tests' build); JSON report
+                         (default target/reel-bench/batch.json)
   fuzz [--seconds N] [--target NAME]
                          the fuzzer (crates/reel-fuzz) over every parser of untrusted bytes, N
                          seconds per target (default 180); JSON report in target/fuzz/report.json,
                          crashing inputs in target/fuzz/crashes/; fails when any target crashed
+  slurm                  `reel batch` on a real single-node Slurm (installs slurm-wlm and munge
+                         when missing; needs root or sudo): sbatch --array=0-3 merged against a
+                         single-machine run, then one task killed part-way and resubmitted
+                         completes the set; stops the daemons it started
   oracle [--out FILE]    reel's scene cuts against PySceneDetect's and the true cuts on made
                          and real videos; fails on any difference; JSON report (default
                          target/reel-bench/oracle.json)
@@ -95,6 +107,28 @@ fn run() -> Result<()> {
                 }
             }
             build_plugins(release, fixtures)
+        }
+        "bench" if args.get(1).map(String::as_str) == Some("batch") => {
+            let mut opts = bench_batch::Options {
+                out: target_dir().join("reel-bench/batch.json"),
+                videos: 40,
+                debug: false,
+                skip_pyscenedetect: false,
+            };
+            let mut rest = args[2..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--out" => opts.out = option_value(a, rest.next()),
+                    "--videos" => opts.videos = option_value(a, rest.next()),
+                    "--debug" => opts.debug = true,
+                    "--skip-pyscenedetect" => opts.skip_pyscenedetect = true,
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            if opts.videos == 0 {
+                usage_error("--videos must be at least 1");
+            }
+            bench_batch::run(&opts)
         }
         "bench" if args.get(1).map(String::as_str) == Some("infer") => {
             let mut bench = cargo();
@@ -152,6 +186,12 @@ fn run() -> Result<()> {
                 usage_error("--seconds must be more than 0");
             }
             fuzz(seconds, target.as_deref())
+        }
+        "slurm" => {
+            if let Some(other) = args.get(1) {
+                usage_error(&format!("unknown option `{other}`"));
+            }
+            slurm::run()
         }
         "oracle" => {
             let mut opts = oracle::Options {
