@@ -660,3 +660,30 @@ fn each_schedulers_variables_pick_the_shard() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_fifo_among_the_inputs_is_refused_at_once_and_the_others_go_on() {
+    let dir = corpus();
+    let fifo = dir.path().join("in/pipe.mp4");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    // Nothing ever writes to it: reading it would wait for ever.
+    let (code, s) = batch_in(
+        dir.path(),
+        &["in", "--out-dir", "out", "--retries", "0", "--no-cache"],
+        &[],
+    );
+    assert_eq!(code, Some(3), "{s}");
+    assert_eq!(s["done"], GOOD.len(), "{s}");
+    let failure = s["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["input"].as_str().unwrap().ends_with("pipe.mp4"))
+        .unwrap_or_else(|| panic!("the FIFO is not among the failures: {s}"));
+    let error = failure["error"].as_str().unwrap();
+    assert!(
+        error.contains("pipe.mp4") && error.contains("FIFO"),
+        "{failure}"
+    );
+}

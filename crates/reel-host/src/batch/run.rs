@@ -436,7 +436,18 @@ impl Shared<'_> {
         remove_if_there(&summary_path)?;
         let mut last_error = String::new();
         let mut attempts = 0;
-        for number in 1..=self.opts.retries.saturating_add(1) {
+        // A FIFO, a device or a socket could block a reader for ever (a probe
+        // included, which no stall timeout covers): refused, not attempted.
+        let refused = not_a_file(&input.path);
+        let tries = match &refused {
+            Some(why) => {
+                last_error.clone_from(why);
+                attempts = 1;
+                0
+            }
+            None => self.opts.retries.saturating_add(1),
+        };
+        for number in 1..=tries {
             if self.cancel.is_cancelled() {
                 remove_if_there(&part)?;
                 return Ok(());
@@ -654,8 +665,50 @@ fn longest_first(todo: Vec<BatchInput>, threads: usize) -> Vec<BatchInput> {
     weighted.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Frames × pixels of `path`, from its probe (0 when it cannot be probed).
+/// Why `path` is not a file a batch reads (a FIFO, a socket, a device, a
+/// directory), or `None` for a regular file, or a missing one (attempted: it may
+/// appear before a retry).
+fn not_a_file(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return None;
+    }
+    let kind = if meta.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&meta.file_type())
+    };
+    Some(format!(
+        "{}: not a regular file but {kind}: a batch reads video files",
+        path.display()
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Frames × pixels of `path`, from its probe (0 when it cannot be probed, and
+/// without a probe when it is no regular file).
 fn work_of(path: &Path) -> u64 {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return 0;
+    }
     let Ok(info) = reel_decode::probe(&path.display().to_string(), &DecodeOptions::default())
     else {
         return 0;
