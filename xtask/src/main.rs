@@ -466,15 +466,22 @@ fn fuzz(seconds: f64, target: Option<&str>) -> Result<()> {
 const WITHOUT_LIBAV_PACKAGES: [&str; 3] = ["reel-decode", "reel-host", "reel-cli"];
 
 /// Modules and tests of reel-cli's command-line tests that exercise the model,
-/// the plugins or the cache rather than decoding: the build without in-process
-/// decoding need not run them a second time.
-const DECODER_INDEPENDENT_CLI_TESTS: [&str; 6] = [
+/// the plugins, the cache or the batch's bookkeeping rather than decoding: the
+/// build without in-process decoding need not run them a second time.
+const DECODER_INDEPENDENT_CLI_TESTS: [&str; 13] = [
     "engine::",
     "detect::",
     "plugins::",
     "cache::",
     "system::",
     "reliability::a_truncated_plugin_library",
+    "batch::shards_cover",
+    "batch::each_schedulers",
+    "batch::four_jobs",
+    "batch::a_rerun",
+    "batch::a_failure_on_the_first",
+    "batch::a_fifo",
+    "batch::sigkill",
 ];
 
 /// The cargo target folder.
