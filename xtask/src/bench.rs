@@ -446,7 +446,7 @@ pub fn table(report: &Report) -> String {
 }
 
 /// The CPU's model name from `/proc/cpuinfo`.
-fn cpu_model() -> Option<String> {
+pub(crate) fn cpu_model() -> Option<String> {
     let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
     text.lines()
         .find(|l| l.starts_with("model name"))
@@ -455,7 +455,7 @@ fn cpu_model() -> Option<String> {
 }
 
 /// The 1-minute load average from `/proc/loadavg`.
-fn load_average() -> Option<f64> {
+pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()
@@ -465,7 +465,7 @@ fn load_average() -> Option<f64> {
 }
 
 /// The checked-out commit, with `-dirty` when the tree has changes.
-fn git_commit() -> Option<String> {
+pub(crate) fn git_commit() -> Option<String> {
     let run = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)

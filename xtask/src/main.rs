@@ -7,12 +7,14 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod bench;
+mod bench_batch;
 mod oracle;
 #[cfg(test)]
 #[path = "../../tests/support/oracle.rs"]
 mod oracle_support;
 mod pyscenedetect;
 mod reel;
+mod slurm;
 #[cfg(test)]
 mod tidy;
 mod video;
@@ -51,10 +53,20 @@ commands:
                          quality, and through a plain unbounded queue: latency in frame
                          intervals, drop rate, final scale, stream lag slope (N seconds a
                          run, default 20); JSON report (target/reel-bench/live.json)
+  bench batch [--videos N] [--debug] [--skip-pyscenedetect] [--out FILE]
+                         N short videos of mixed length (default 40, 640x360): `reel batch --jobs auto`
+                         against a shell loop of `reel analyze`, `reel analyze` and PySceneDetect under
+                         `xargs -P <cores>`: wall time, videos per minute, peak RSS (the largest of each
+                         one's processes); release build (--debug: the tests' build); JSON report
+                         (default target/reel-bench/batch.json)
   fuzz [--seconds N] [--target NAME]
                          the fuzzer (crates/reel-fuzz) over every parser of untrusted bytes, N
                          seconds per target (default 180); JSON report in target/fuzz/report.json,
                          crashing inputs in target/fuzz/crashes/; fails when any target crashed
+  slurm                  `reel batch` on a real single-node Slurm (installs slurm-wlm and munge
+                         when missing; needs root or sudo): sbatch --array=0-3 merged against a
+                         single-machine run, then one task killed part-way and resubmitted
+                         completes the set; stops the daemons it started
   oracle [--out FILE]    reel's scene cuts against PySceneDetect's and the true cuts on made
                          and real videos; fails on any difference; JSON report (default
                          target/reel-bench/oracle.json)
@@ -117,6 +129,28 @@ fn run() -> Result<()> {
             }
             step("cargo bench -p reel-host --bench live", bench)
         }
+        "bench" if args.get(1).map(String::as_str) == Some("batch") => {
+            let mut opts = bench_batch::Options {
+                out: target_dir().join("reel-bench/batch.json"),
+                videos: 40,
+                debug: false,
+                skip_pyscenedetect: false,
+            };
+            let mut rest = args[2..].iter();
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--out" => opts.out = option_value(a, rest.next()),
+                    "--videos" => opts.videos = option_value(a, rest.next()),
+                    "--debug" => opts.debug = true,
+                    "--skip-pyscenedetect" => opts.skip_pyscenedetect = true,
+                    other => usage_error(&format!("unknown option `{other}`")),
+                }
+            }
+            if opts.videos == 0 {
+                usage_error("--videos must be at least 1");
+            }
+            bench_batch::run(&opts)
+        }
         "bench" if args.get(1).map(String::as_str) == Some("infer") => {
             let mut bench = cargo();
             bench.args(["bench", "-p", "reel-infer", "--bench", "yolo"]);
@@ -173,6 +207,12 @@ fn run() -> Result<()> {
                 usage_error("--seconds must be more than 0");
             }
             fuzz(seconds, target.as_deref())
+        }
+        "slurm" => {
+            if let Some(other) = args.get(1) {
+                usage_error(&format!("unknown option `{other}`"));
+            }
+            slurm::run()
         }
         "oracle" => {
             let mut opts = oracle::Options {
@@ -447,10 +487,11 @@ fn fuzz(seconds: f64, target: Option<&str>) -> Result<()> {
 const WITHOUT_LIBAV_PACKAGES: [&str; 3] = ["reel-decode", "reel-host", "reel-cli"];
 
 /// Modules and tests of reel-cli's command-line tests that exercise the model,
-/// the plugins or the cache rather than decoding: the build without in-process
-/// decoding need not run them a second time. (`reel live` reads streams through
-/// the ffmpeg child and `synthetic:` in pure Rust, in either build.)
-const DECODER_INDEPENDENT_CLI_TESTS: [&str; 7] = [
+/// the plugins, the cache or the batch's bookkeeping rather than decoding: the
+/// build without in-process decoding need not run them a second time. (`reel live`
+/// reads streams through the ffmpeg child and `synthetic:` in pure Rust, in either
+/// build.)
+const DECODER_INDEPENDENT_CLI_TESTS: [&str; 14] = [
     "engine::",
     "live::",
     "detect::",
@@ -458,6 +499,13 @@ const DECODER_INDEPENDENT_CLI_TESTS: [&str; 7] = [
     "cache::",
     "system::",
     "reliability::a_truncated_plugin_library",
+    "batch::shards_cover",
+    "batch::each_schedulers",
+    "batch::four_jobs",
+    "batch::a_rerun",
+    "batch::a_failure_on_the_first",
+    "batch::a_fifo",
+    "batch::sigkill",
 ];
 
 /// The cargo target folder.

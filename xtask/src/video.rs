@@ -271,6 +271,32 @@ pub fn time_ffmpeg_null(path: &Path) -> Result<f64> {
     Ok(secs)
 }
 
+/// `count` videos of mixed length for the batch checks: `size` (width, height) at 25
+/// fps, 60 to 60 + 30 × (`spread` - 1) frames (each at least two scenes), the
+/// generators rotated from one to the next; made once and kept in `dir`.
+pub fn mixed(
+    dir: &Path,
+    prefix: &str,
+    count: usize,
+    size: (u32, u32),
+    spread: u32,
+) -> Result<Vec<Video>> {
+    (0..count)
+        .map(|i| {
+            let step = (i as u32 * 7) % spread.max(1);
+            Recipe {
+                name: format!("{prefix}{i:02}"),
+                width: size.0,
+                height: size.1,
+                fps: 25,
+                frames: 2 * MIN_SEGMENT + 30 * step,
+                rotate: i,
+            }
+            .make(dir)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,7 +130,9 @@ struct RunArgs {
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     shard: Option<Shard>,
     /// The number of shards, where the scheduler gives only an index
-    /// (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX) or for a resubmitted task.
+    /// (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX); under Slurm it makes
+    /// the task id the shard index as it is, so a task resubmitted alone keeps its
+    /// share.
     #[arg(long, value_name = "N", value_parser = values::at_least_one::<u32>, allow_negative_numbers = true)]
     shard_count: Option<u32>,
     /// How inputs are split: hash (of the path: stable whatever the list) or size
@@ -268,6 +270,11 @@ fn run_batch(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     let cancel = output::cancel_on_ctrlc("batch");
     let progress = BatchProgress::default();
     let bar = output::progress_bar(ctx, Some(planned.len() as u64), "batch");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} inputs, {msg}, ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
     let resources;
     let mut in_process = None;
     let child;
@@ -327,24 +334,21 @@ fn run_batch(ctx: &Context, args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The whole batch's progress: inputs finished of the total, result lines per
-/// second, failures, ETA.
+/// The whole batch's progress: inputs finished of the total (the bar), result
+/// lines per second, inputs under way and failed, ETA (the bar's template).
 fn draw(bar: &indicatif::ProgressBar, p: &BatchProgress, started: Instant) {
     bar.set_position(p.finished());
-    let secs = started.elapsed().as_secs_f64().max(1e-3);
-    bar.set_message(format!(
+    bar.set_message(progress_message(p, started.elapsed().as_secs_f64()));
+}
+
+/// The bar's message after `secs` seconds.
+fn progress_message(p: &BatchProgress, secs: f64) -> String {
+    format!(
         "{} frames/s, {} running, {} failed",
-        output::rate(p.frames.load(Ordering::Relaxed) as f64 / secs),
+        output::rate(p.frames.load(Ordering::Relaxed) as f64 / secs.max(1e-3)),
         p.running.load(Ordering::Relaxed),
         p.failed.load(Ordering::Relaxed)
-    ));
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{prefix} [{bar:30}] {pos}/{len} inputs, {msg}, ETA {eta}",
-    ) && bar.length().is_some()
-        && bar.message().is_empty()
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    )
 }
 
 fn print_report(r: &BatchReport) {
@@ -658,4 +662,20 @@ fn merge(ctx: &Context, d: &DirArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_message_gives_the_rate_those_running_and_the_failures() {
+        let p = BatchProgress::default();
+        p.frames.store(500, Ordering::Relaxed);
+        p.running.store(3, Ordering::Relaxed);
+        p.failed.store(2, Ordering::Relaxed);
+        let m = progress_message(&p, 2.0);
+        assert!(m.contains("frames/s, 3 running, 2 failed"), "{m}");
+        assert!(m.starts_with(&output::rate(250.0)), "{m}");
+    }
 }

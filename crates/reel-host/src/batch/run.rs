@@ -312,8 +312,16 @@ pub fn run(
     let (done, todo): (Vec<BatchInput>, Vec<BatchInput>) =
         inputs.iter().cloned().partition(|i| layout.is_done(i));
     progress.skipped.store(done.len() as u64, Ordering::Relaxed);
-    let queue = Mutex::new(VecDeque::from(longest_first(todo, opts.jobs.max(2))));
     let host = hostname();
+    recover_lines(
+        &mut lock(&manifest),
+        layout,
+        &done,
+        &shard_label,
+        &host,
+        &layout.manifest(opts.shard),
+    )?;
+    let queue = Mutex::new(VecDeque::from(longest_first(todo, opts.jobs.max(2))));
     let state = Shared {
         layout,
         runner,
@@ -428,7 +436,18 @@ impl Shared<'_> {
         remove_if_there(&summary_path)?;
         let mut last_error = String::new();
         let mut attempts = 0;
-        for number in 1..=self.opts.retries.saturating_add(1) {
+        // A FIFO, a device or a socket could block a reader for ever (a probe
+        // included, which no stall timeout covers): refused, not attempted.
+        let refused = not_a_file(&input.path);
+        let tries = match &refused {
+            Some(why) => {
+                last_error.clone_from(why);
+                attempts = 1;
+                0
+            }
+            None => self.opts.retries.saturating_add(1),
+        };
+        for number in 1..=tries {
             if self.cancel.is_cancelled() {
                 remove_if_there(&part)?;
                 return Ok(());
@@ -554,6 +573,73 @@ impl Shared<'_> {
     }
 }
 
+/// Appends a done line for each input of `done` that the shard's manifest (at
+/// `path`) does not record as done: a worker killed between writing an input's
+/// summary and appending its line leaves it done with no line, and a rerun skips
+/// it, so the line is made here from the summary (one attempt, the summary's wall
+/// time, frames and cache status).
+fn recover_lines(
+    manifest: &mut Manifest,
+    layout: &Layout,
+    done: &[BatchInput],
+    shard: &str,
+    host: &str,
+    path: &Path,
+) -> Result<(), BatchError> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let recorded: std::collections::HashSet<String> = layout::read_manifest(path)?
+        .into_iter()
+        .filter(|r| r.status == InputStatus::Done)
+        .map(|r| r.input)
+        .collect();
+    #[derive(Deserialize)]
+    struct Done {
+        #[serde(default)]
+        frames: u64,
+        #[serde(default)]
+        wall_s: f64,
+        #[serde(default)]
+        cache: Option<String>,
+    }
+    for input in done {
+        let name = input.path.display().to_string();
+        if recorded.contains(&name) {
+            continue;
+        }
+        let summary_path = layout.summary(&input.name);
+        let summary: Done = std::fs::read(&summary_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Done {
+                frames: 0,
+                wall_s: 0.0,
+                cache: None,
+            });
+        let finished_at = std::fs::metadata(&summary_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or_else(unix_now, |d| d.as_secs_f64());
+        tracing::info!("{name}: done by an earlier run that left no manifest line; recording it");
+        manifest.append(&ManifestRecord {
+            input: name,
+            name: input.name.clone(),
+            status: InputStatus::Done,
+            error: None,
+            attempts: 1,
+            wall_s: summary.wall_s,
+            frames: summary.frames,
+            cache: summary.cache,
+            shard: shard.to_string(),
+            host: host.to_string(),
+            finished_at,
+        })?;
+    }
+    Ok(())
+}
+
 /// `todo` ordered by the work each holds (frames × pixels, from probes made
 /// `threads` at a time), the largest first; inputs that cannot be probed go last.
 fn longest_first(todo: Vec<BatchInput>, threads: usize) -> Vec<BatchInput> {
@@ -579,8 +665,50 @@ fn longest_first(todo: Vec<BatchInput>, threads: usize) -> Vec<BatchInput> {
     weighted.into_iter().map(|(_, i)| i).collect()
 }
 
-/// Frames × pixels of `path`, from its probe (0 when it cannot be probed).
+/// Why `path` is not a file a batch reads (a FIFO, a socket, a device, a
+/// directory), or `None` for a regular file, or a missing one (attempted: it may
+/// appear before a retry).
+fn not_a_file(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.is_file() {
+        return None;
+    }
+    let kind = if meta.is_dir() {
+        "a directory"
+    } else {
+        special_kind(&meta.file_type())
+    };
+    Some(format!(
+        "{}: not a regular file but {kind}: a batch reads video files",
+        path.display()
+    ))
+}
+
+#[cfg(unix)]
+fn special_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Frames × pixels of `path`, from its probe (0 when it cannot be probed, and
+/// without a probe when it is no regular file).
 fn work_of(path: &Path) -> u64 {
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return 0;
+    }
     let Ok(info) = reel_decode::probe(&path.display().to_string(), &DecodeOptions::default())
     else {
         return 0;
@@ -627,4 +755,65 @@ fn hostname() -> String {
         .map(|s| s.trim().to_string())
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runner that must not be called: every input is done already.
+    struct Untouched;
+
+    impl Runner for Untouched {
+        fn run(
+            &self,
+            input: &BatchInput,
+            _frames: &Path,
+            _attempt: &Attempt<'_>,
+        ) -> Result<JobSummary, AttemptError> {
+            panic!("{} is done and was run again", input.path.display())
+        }
+    }
+
+    #[test]
+    fn a_done_input_without_its_manifest_line_gets_one_from_its_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("a.mp4");
+        std::fs::write(&video, b"video").unwrap();
+        let layout = Layout::create(&dir.path().join("out")).unwrap();
+        let input = BatchInput {
+            path: video.clone(),
+            name: "a".into(),
+        };
+        // What a worker killed after the summary and before the line leaves.
+        std::fs::write(layout.frames("a"), b"{\"frame\":0}\n").unwrap();
+        let summary = serde_json::json!({
+            "input": video.display().to_string(),
+            "frames": 7,
+            "wall_s": 0.25,
+            "cache": "miss",
+        });
+        std::fs::write(layout.summary("a"), summary.to_string()).unwrap();
+        let opts = BatchOptions::default();
+        for _ in 0..2 {
+            let report = run(
+                vec![input.clone()],
+                1,
+                &layout,
+                &Untouched,
+                &opts,
+                &BatchProgress::default(),
+                &CancelToken::new(),
+            )
+            .unwrap();
+            assert_eq!((report.skipped, report.done), (1, 0));
+            let lines = layout::read_manifest(&layout.manifest(Shard::ALL)).unwrap();
+            assert_eq!(lines.len(), 1, "one line, not one per rerun: {lines:?}");
+            let line = &lines[0];
+            assert_eq!(line.status, InputStatus::Done);
+            assert_eq!((line.frames, line.wall_s), (7, 0.25));
+            assert_eq!(line.cache.as_deref(), Some("miss"));
+            assert_eq!(line.input, video.display().to_string());
+        }
+    }
 }

@@ -84,8 +84,9 @@ pub enum ShardSource {
 /// `SLURM_ARRAY_TASK_MIN`, so that `--array=1-4` counts from 0) and task count,
 /// Kubernetes' `JOB_COMPLETION_INDEX`, AWS Batch's `AWS_BATCH_JOB_ARRAY_INDEX`.
 /// `count` (`--shard-count`) gives the number of shards where the environment
-/// gives only an index, and overrides Slurm's count (a resubmitted single task
-/// of a four-task array sees a count of one).
+/// gives only an index, and overrides Slurm's: then Slurm's task id is the shard
+/// index as it is (a task of a four-task array resubmitted alone, `--array=2`,
+/// sees a minimum of 2 and a count of 1).
 pub fn resolve(
     flag: Option<Shard>,
     count: Option<u32>,
@@ -120,7 +121,12 @@ pub fn resolve(
         })
     };
     if let Some(id) = number("SLURM_ARRAY_TASK_ID")? {
-        let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        // With the count given, the task id is the shard: a task resubmitted
+        // alone (`--array=2`) sees a minimum of 2 and a count of 1.
+        let min = match count {
+            Some(_) => 0,
+            None => number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0),
+        };
         let n = match count {
             Some(n) => n,
             None => number("SLURM_ARRAY_TASK_COUNT")?.ok_or_else(|| {
@@ -274,17 +280,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s, Shard::new(3, 4).unwrap());
-        // A resubmitted single task keeps the array's count through --shard-count.
+        // A task resubmitted alone (--array=2: minimum 2, count 1) keeps its shard
+        // through --shard-count.
         let (s, _) = resolve(
             None,
             Some(4),
             env(&[
                 ("SLURM_ARRAY_TASK_ID", "2"),
+                ("SLURM_ARRAY_TASK_MIN", "2"),
                 ("SLURM_ARRAY_TASK_COUNT", "1"),
             ]),
         )
         .unwrap();
         assert_eq!(s, Shard::new(2, 4).unwrap());
+        // Without the count it would be shard 0 of 1: the whole batch.
+        let (s, _) = resolve(
+            None,
+            None,
+            env(&[
+                ("SLURM_ARRAY_TASK_ID", "2"),
+                ("SLURM_ARRAY_TASK_MIN", "2"),
+                ("SLURM_ARRAY_TASK_COUNT", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s, Shard::ALL);
         let (s, from) = resolve(None, Some(3), env(&[("JOB_COMPLETION_INDEX", "1")])).unwrap();
         assert_eq!(
             (s, from),
