@@ -21,7 +21,9 @@ fn every_target_runs_two_seconds_without_a_crash() -> Result<(), Box<dyn std::er
     assert!(out.status.success(), "the fuzzer found a crash:\n{text}");
     // Every target ran, and ran many inputs.
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
-    let targets = report["targets"].as_array().ok_or("no targets in the report")?;
+    let targets = report["targets"]
+        .as_array()
+        .ok_or("no targets in the report")?;
     assert!(targets.len() >= 8, "{report}");
     for t in targets {
         assert!(t["executions"].as_u64().unwrap_or(0) > 10, "{t}");
