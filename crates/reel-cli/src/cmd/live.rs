@@ -144,7 +144,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         "null" => None,
         path => Some(PathBuf::from(path)),
     };
-    output::check_stdout(args.out.as_deref(), None, args.json)?;
+    output::check_stdout(&[("--out", args.out.as_deref())], None, args.json)?;
     output::refuse_clobbering(
         &[
             ("--out", args.out.as_deref()),
@@ -265,7 +265,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(anyhow::Error::new(e).context(doing)),
     };
     summary.input.clone_from(&args.input);
-    output::report_job(ctx, args.json, args.out.as_deref(), None, &summary)?;
+    output::report_job(
+        ctx,
+        args.json,
+        args.out.as_deref() == Some(std::path::Path::new("-")),
+        None,
+        &summary,
+    )?;
     if !args.json && !ctx.quiet && args.out.as_deref() != Some(std::path::Path::new("-")) {
         print_live(&summary)?;
     }

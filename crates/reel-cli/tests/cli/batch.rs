@@ -687,3 +687,41 @@ fn a_fifo_among_the_inputs_is_refused_at_once_and_the_others_go_on() {
         "{failure}"
     );
 }
+
+#[test]
+fn an_input_that_stops_moving_is_stopped_as_stalled_and_the_others_go_on() {
+    let dir = corpus();
+    // A plugin that takes 5 s over each frame of one input: no frame reaches the
+    // lines for longer than the stall timeout.
+    let slow = dir.path().join("slow");
+    std::fs::create_dir_all(&slow).unwrap();
+    std::fs::copy(dir.path().join("in/a.mp4"), slow.join("a.mp4")).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/plugin-fixtures");
+    let (code, s) = batch_in(
+        dir.path(),
+        &[
+            "slow",
+            "--out-dir",
+            "out",
+            "--retries",
+            "0",
+            "--no-cache",
+            "--stall-timeout",
+            "1",
+            "--plugin-dir",
+            fixtures.to_str().unwrap(),
+            "--plugin",
+            r#"faulty:{"sleep_ms":5000}"#,
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(3), "{s}");
+    assert_eq!(
+        (s["done"].as_u64(), s["failed"].as_u64()),
+        (Some(0), Some(1)),
+        "{s}"
+    );
+    let error = s["failures"][0]["error"].as_str().unwrap();
+    assert!(error.contains("stalled"), "{s}");
+    assert!(!dir.path().join("out/a.summary.json").exists());
+}
