@@ -4,7 +4,8 @@
 //! cover every input once whatever the list's order, picked by a flag or each
 //! scheduler's variables; a rerun skips what is done and the cache answers a fresh
 //! folder byte for byte; SIGKILL at random points leaves nothing partial under a
-//! final name; a failed first attempt is retried; four jobs share one pool budget.
+//! final name; a failed first attempt is retried; four jobs share one pool budget;
+//! an input whose frames stop coming is stopped at the stall timeout.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failure is a failed test"
@@ -689,7 +690,7 @@ fn a_fifo_among_the_inputs_is_refused_at_once_and_the_others_go_on() {
 }
 
 #[test]
-fn an_input_that_stops_moving_is_stopped_as_stalled_and_the_others_go_on() {
+fn an_input_that_stops_moving_is_stopped_as_stalled() {
     let dir = corpus();
     // A plugin that takes 5 s over each frame of one input: no frame reaches the
     // lines for longer than the stall timeout.
