@@ -6,13 +6,12 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::io::Read;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use crate::child::{signal, summary};
 
 /// How long a run may take to end once told to: far beyond what any ending needs,
 /// short of the drain timeout (30 s) a stalled stage used to wait for.
@@ -46,29 +45,9 @@ fn ffmpeg_path() -> PathBuf {
         .expect("ffmpeg on PATH")
 }
 
-/// Waits for `child` to end; one that does not end in time is killed and fails.
-fn finish(mut child: Child, what: &str) -> Output {
-    let begun = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if begun.elapsed() > ENDS_WITHIN {
-            let _ = child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("reel did not end within {ENDS_WITHIN:?} {what}: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn signal(pid: u32, sig: &str) {
-    let st = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success(), "kill -{sig} {pid}");
+/// Waits for `child` to end within [`ENDS_WITHIN`].
+fn finish(child: Child, what: &str) -> Output {
+    crate::child::finish(child, ENDS_WITHIN, what)
 }
 
 /// The live processes whose parent is `pid` (from /proc).
@@ -108,16 +87,9 @@ fn alive(pid: u32) -> bool {
         == Some(false)
 }
 
-/// Waits until `check` holds; false when it has not within `ENDS_WITHIN`.
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let begun = Instant::now();
-    while begun.elapsed() < ENDS_WITHIN {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+/// Waits until `check` holds; false when it has not within [`ENDS_WITHIN`].
+fn eventually(check: impl FnMut() -> bool) -> bool {
+    crate::child::eventually(ENDS_WITHIN, check)
 }
 
 /// The decoder child of `reel` (ffmpeg), once it has written a result line.
@@ -150,10 +122,6 @@ fn long_clip(dir: &Path) -> PathBuf {
         .unwrap();
     assert!(st.success());
     path
-}
-
-fn summary(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"))
 }
 
 fn assert_interrupted(out: &Output) {

@@ -6,13 +6,14 @@
     reason = "test helpers: a failure is a failed test"
 )]
 
-use std::io::Read;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::child::{signal, summary};
 
 /// How long any wait of these tests may take before it fails.
 const WITHIN: Duration = Duration::from_secs(30);
@@ -60,55 +61,18 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-fn signal(pid: u32, sig: &str) {
-    let st = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success(), "kill -{sig} {pid}");
-}
-
 fn lines_in(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
 }
 
-/// Waits until `check` holds; false when it has not within `WITHIN`.
-fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    let begun = Instant::now();
-    while begun.elapsed() < WITHIN {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+/// Waits until `check` holds; false when it has not within [`WITHIN`].
+fn eventually(check: impl FnMut() -> bool) -> bool {
+    crate::child::eventually(WITHIN, check)
 }
 
-/// Waits for `child` to end; one that does not end in time is killed and fails.
-fn finish(mut child: Child) -> Output {
-    let begun = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if begun.elapsed() > WITHIN {
-            let _ = child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("reel did not end within {WITHIN:?}: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn summary(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+/// Waits for `child` to end within [`WITHIN`].
+fn finish(child: Child) -> Output {
+    crate::child::finish(child, WITHIN, "")
 }
 
 fn n(v: &Value, key: &str) -> u64 {

@@ -3,6 +3,7 @@
 mod analyze;
 mod batch;
 mod cache;
+mod child;
 mod contract;
 mod detect;
 mod engine;
