@@ -42,18 +42,7 @@ const PYSCENEDETECT_CMD: &str =
 /// Runs the bench, prints its table and writes its report.
 pub fn run(opts: &Options) -> Result<()> {
     let ffmpeg = video::ffmpeg_version()?;
-    let pysd = if opts.skip_pyscenedetect {
-        None
-    } else {
-        let v = pyscenedetect::versions();
-        if v.is_none() {
-            eprintln!(
-                "xtask: PySceneDetect is not installed: measuring without it (to add it: {})",
-                pyscenedetect::INSTALL
-            );
-        }
-        v
-    };
+    let pysd = pyscenedetect::versions_for_bench(opts.skip_pyscenedetect);
     let dir = crate::target_dir().join("tmp/reel-bench");
     let frames = opts.seconds.saturating_mul(FPS);
     let videos = [("720p", 1280, 720), ("1080p", 1920, 1080)]

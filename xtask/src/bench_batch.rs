@@ -120,18 +120,7 @@ pub fn run(opts: &Options) -> Result<()> {
     } else {
         crate::reel::build_release()?
     };
-    let pysd = if opts.skip_pyscenedetect {
-        None
-    } else {
-        let v = pyscenedetect::versions();
-        if v.is_none() {
-            eprintln!(
-                "xtask: PySceneDetect is not installed: measuring without it (to add it: {})",
-                pyscenedetect::INSTALL
-            );
-        }
-        v
-    };
+    let pysd = pyscenedetect::versions_for_bench(opts.skip_pyscenedetect);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load_before = crate::bench::load_average();
     let out = |name: &str| -> Result<PathBuf> {

@@ -40,6 +40,21 @@ pub struct Versions {
     pub python: String,
 }
 
+/// The versions a bench measures with: `None` when told to skip PySceneDetect, or
+/// when it is not installed (said on stderr, with how to add it).
+pub fn versions_for_bench(skip: bool) -> Option<Versions> {
+    if skip {
+        return None;
+    }
+    let v = versions();
+    if v.is_none() {
+        eprintln!(
+            "xtask: PySceneDetect is not installed: measuring without it (to add it: {INSTALL})"
+        );
+    }
+    v
+}
+
 /// The installed versions, or `None` when PySceneDetect or OpenCV is missing.
 pub fn versions() -> Option<Versions> {
     let out = Command::new(python())
