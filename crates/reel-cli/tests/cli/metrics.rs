@@ -236,10 +236,9 @@ fn scrape_until_exit(child: &mut Child, port: u16, every: Duration) -> Vec<(Stri
         assert!(begun.elapsed() < WITHIN, "the run went on past {WITHIN:?}");
         if let (Some((200, metrics)), Some((200, stats))) =
             (get(port, "/metrics"), get(port, "/stats"))
+            && metrics.contains("reel_frames_in_total")
         {
-            if metrics.contains("reel_frames_in_total") {
-                scrapes.push((metrics, stats));
-            }
+            scrapes.push((metrics, stats));
         }
         std::thread::sleep(every);
     }
