@@ -447,3 +447,22 @@ pub struct EdgeSnapshot {
     /// Frames its policy dropped.
     pub dropped: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_count_into_cumulative_buckets_with_their_exact_sum() {
+        let h = Histo::new();
+        for ms in [0.5, 3.0, 3.0, 40.0, 2_000.0, 20_000.0] {
+            h.record(Duration::from_secs_f64(ms / 1e3));
+        }
+        let p = h.percentiles();
+        assert_eq!(p.count, 6);
+        assert_eq!(p.sum, Duration::from_micros(22_046_500));
+        // 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10 s.
+        assert_eq!(p.buckets, [1, 1, 3, 3, 3, 4, 4, 4, 4, 4, 5, 5, 5]);
+        assert_eq!(Histo::new().percentiles().buckets, [0; BUCKET_BOUNDS.len()]);
+    }
+}
