@@ -407,6 +407,13 @@ fn a_busy_metrics_address_is_refused_before_the_run() {
             "--duration",
             "1",
         ],
+        // Refused before the model is even looked for.
+        vec![
+            "detect",
+            "synthetic:scenes?width=160&height=120&frames=30",
+            "--model",
+            "yolov8n",
+        ],
     ] {
         let mut args = args;
         args.extend(["--metrics-addr", &addr]);
