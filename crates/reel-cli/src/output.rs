@@ -415,6 +415,7 @@ pub fn run_job(
     resources: &reel_host::job::Resources,
     io: reel_host::job::JobIo,
     bar: &indicatif::ProgressBar,
+    metrics: Option<&crate::metrics::MetricsServer>,
 ) -> anyhow::Result<(reel_host::job::JobSummary, Option<String>)> {
     let mut spec = spec;
     let given = spec.input.clone();
@@ -429,6 +430,11 @@ pub fn run_job(
     while !job.is_finished() {
         if let Some(snapshot) = job.metrics() {
             show_frames(bar, &snapshot, expected);
+        }
+        if let Some(server) = metrics
+            && let Some(figures) = crate::metrics::Figures::of(&job, resources, None)
+        {
+            server.publish(figures);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -34,7 +34,7 @@ mod supervisor;
 mod threads;
 
 pub use control::{CancelToken, RunState};
-pub use metrics::{EdgeSnapshot, Percentiles, Snapshot, StageSnapshot};
+pub use metrics::{BUCKET_BOUNDS, EdgeSnapshot, Percentiles, Snapshot, StageSnapshot};
 pub use outcome::{At, Outcome, PipelineError, Report};
 pub use pipeline::{DEFAULT_DRAIN_TIMEOUT, DEFAULT_SCALING_PERIOD, Pipeline};
 pub use quality::{

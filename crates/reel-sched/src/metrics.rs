@@ -16,37 +16,68 @@ use crate::stage::QualityKnob;
 /// The longest duration a histogram tells apart (longer ones count as this).
 const HISTOGRAM_MAX_NS: u64 = 3_600 * 1_000_000_000;
 
-/// A duration histogram in nanoseconds, 1 % precision, up to an hour. Recording never
-/// allocates; the lock is only contended while a snapshot reads it.
-pub(crate) struct Histo(Mutex<Histogram<u64>>);
+/// The upper bounds of the buckets a [`Percentiles`] counts durations into: from
+/// 1 ms to 10 s, for exporting the distribution as a cumulative histogram.
+pub const BUCKET_BOUNDS: [Duration; 13] = [
+    Duration::from_millis(1),
+    Duration::from_micros(2_500),
+    Duration::from_millis(5),
+    Duration::from_millis(10),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_micros(2_500_000),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+];
+
+/// A duration histogram in nanoseconds, 1 % precision, up to an hour, with the
+/// exact sum of what it recorded. Recording never allocates; the lock is only
+/// contended while a snapshot reads it.
+pub(crate) struct Histo(Mutex<(Histogram<u64>, u128)>);
 
 impl Histo {
     pub(crate) fn new() -> Self {
         let h = Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 2)
             .expect("constant histogram bounds are valid");
-        Self(Mutex::new(h))
+        Self(Mutex::new((h, 0)))
     }
 
     pub(crate) fn record(&self, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .saturating_record(ns);
+        let mut g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        g.0.saturating_record(ns);
+        g.1 = g.1.saturating_add(d.as_nanos());
     }
 
     pub(crate) fn percentiles(&self) -> Percentiles {
-        let h = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (h, sum) = (&g.0, g.1);
         if h.is_empty() {
             return Percentiles::default();
         }
         let at = |q: f64| Duration::from_nanos(h.value_at_quantile(q));
+        let mut buckets = [0; BUCKET_BOUNDS.len()];
+        for v in h.iter_recorded() {
+            let value = v.value_iterated_to();
+            let n = v.count_at_value();
+            for (b, bound) in buckets.iter_mut().zip(BUCKET_BOUNDS) {
+                if u128::from(value) <= bound.as_nanos() {
+                    *b += n;
+                }
+            }
+        }
         Percentiles {
             count: h.len(),
             p50: at(0.50),
             p95: at(0.95),
             p99: at(0.99),
             max: Duration::from_nanos(h.max()),
+            sum: Duration::from_nanos(u64::try_from(sum).unwrap_or(u64::MAX)),
+            buckets,
         }
     }
 }
@@ -64,6 +95,12 @@ pub struct Percentiles {
     pub p99: Duration,
     /// The longest.
     pub max: Duration,
+    /// The sum of every duration recorded.
+    pub sum: Duration,
+    /// How many durations were at most each of [`BUCKET_BOUNDS`] (cumulative, so
+    /// never decreasing along the array; a value within 1 % below a bound may
+    /// count in the next).
+    pub buckets: [u64; BUCKET_BOUNDS.len()],
 }
 
 /// Counters of one stage. Each lives on its own cache line so that stages on
@@ -409,4 +446,23 @@ pub struct EdgeSnapshot {
     pub depth: usize,
     /// Frames its policy dropped.
     pub dropped: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_count_into_cumulative_buckets_with_their_exact_sum() {
+        let h = Histo::new();
+        for ms in [0.5, 3.0, 3.0, 40.0, 2_000.0, 20_000.0] {
+            h.record(Duration::from_secs_f64(ms / 1e3));
+        }
+        let p = h.percentiles();
+        assert_eq!(p.count, 6);
+        assert_eq!(p.sum, Duration::from_micros(22_046_500));
+        // 1, 2.5, 5, 10, 25, 50, 100, 250, 500 ms, 1, 2.5, 5, 10 s.
+        assert_eq!(p.buckets, [1, 1, 3, 3, 3, 4, 4, 4, 4, 4, 5, 5, 5]);
+        assert_eq!(Histo::new().percentiles().buckets, [0; BUCKET_BOUNDS.len()]);
+    }
 }

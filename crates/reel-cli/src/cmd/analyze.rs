@@ -61,6 +61,8 @@ pub struct Args {
     #[command(flatten)]
     plugins: PluginArgs,
     #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
     decode: DecodeArgs,
     /// Byte budget of the frame pool, e.g. 256MiB (default: the level's).
     #[arg(long, value_name = "BYTES", value_parser = values::bytes)]
@@ -120,6 +122,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         &[std::path::Path::new(&args.input)],
         cache.as_ref(),
     )?;
+    let server = args.metrics.start()?;
     let resources = Resources::new(settings.pool_budget_bytes, cache);
     let lines = output::create_output(args.out.as_deref())?;
     let cancel = output::cancel_on_ctrlc("analysis");
@@ -129,8 +132,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         cancel: Some(cancel),
     };
     let doing = format!("analysing {}", args.input);
-    let (summary, failure) =
-        output::run_job(spec, &resources, io, &bar).with_context(|| doing.clone())?;
+    let (summary, failure) = output::run_job(spec, &resources, io, &bar, server.as_ref())
+        .with_context(|| doing.clone())?;
+    // The server stops with the job.
+    drop(server);
     if failure.is_none() && !summary.interrupted {
         output::finish_output(args.out.as_deref(), summary.frames)?;
     }

@@ -100,7 +100,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     spec = reel_host::jobs::with_settings(spec, &settings, Mode::Quality);
     let resources = Resources::new(settings.pool_budget_bytes, None);
     let bar = output::progress_bar(ctx, Some(truth.frames), "demo");
-    let (summary, failure) = output::run_job(spec, &resources, JobIo::default(), &bar)
+    let (summary, failure) = output::run_job(spec, &resources, JobIo::default(), &bar, None)
         .with_context(|| format!("analysing {}", args.input))?;
     if let Some(message) = failure {
         anyhow::bail!("analysing {}: {message}", args.input);

@@ -60,6 +60,8 @@ pub struct Args {
     #[command(flatten)]
     plugins: PluginArgs,
     #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
     decode: DecodeArgs,
     /// Byte budget of the frame pool, e.g. 512MiB (default: the level's).
     #[arg(long, value_name = "BYTES", value_parser = values::bytes)]
@@ -112,6 +114,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ],
         None,
     )?;
+    let server = args.metrics.start()?;
     let resources = Resources::new(settings.pool_budget_bytes, None);
     let lines = output::create_output(args.out.as_deref())?;
     let cancel = output::cancel_on_ctrlc("detection");
@@ -121,8 +124,10 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         cancel: Some(cancel),
     };
     let doing = format!("detecting objects in {}", args.input);
-    let (summary, failure) =
-        output::run_job(spec, &resources, io, &bar).with_context(|| doing.clone())?;
+    let (summary, failure) = output::run_job(spec, &resources, io, &bar, server.as_ref())
+        .with_context(|| doing.clone())?;
+    // The server stops with the job.
+    drop(server);
     if failure.is_none() && !summary.interrupted {
         output::finish_output(args.out.as_deref(), summary.frames)?;
     }

@@ -19,6 +19,7 @@ use crate::cmd::analyze::plugin_requests;
 use crate::cmd::model_args::ModelArgs;
 use crate::cmd::plugin_args::PluginArgs;
 use crate::cmd::values;
+use crate::metrics::StatsLine;
 use crate::output::{self, Context, UsageError};
 
 /// Arguments of `reel live`.
@@ -90,6 +91,8 @@ pub struct Args {
     /// Byte budget of the frame pool, e.g. 512MiB (default: the level's).
     #[arg(long, value_name = "BYTES", value_parser = values::bytes)]
     max_memory: Option<u64>,
+    #[command(flatten)]
+    metrics: crate::metrics::MetricsArgs,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -107,20 +110,6 @@ fn duration(s: &str) -> Result<Duration, String> {
         return Err("the duration must be longer than zero".into());
     }
     Ok(d)
-}
-
-/// One `--stats` line.
-#[derive(serde::Serialize)]
-struct StatsLine<'a> {
-    /// Seconds since the start.
-    t_s: f64,
-    /// Frames out per second over the last line's interval.
-    fps_now: f64,
-    dropped: u64,
-    in_flight: u64,
-    pool_bytes: u64,
-    #[serde(flatten)]
-    live: &'a LiveSummary,
 }
 
 /// Runs `reel live`.
@@ -205,6 +194,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         frozen_after: Some(args.frozen_after),
     });
 
+    let server = args.metrics.start()?;
     let resources = Resources::new(settings.pool_budget_bytes, None);
     let lines = output::create_output(args.out.as_deref())?;
     let mut stats = match &args.stats {
@@ -229,33 +219,53 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let begun = Instant::now();
     let mut next_line = begun + Duration::from_secs(1);
     let mut last_out = (begun, 0u64);
+    let mut fps_now = 0.0;
     while !job.is_finished() {
-        if let Some(snapshot) = job.metrics() {
+        if let Some(snapshot) = crate::metrics::consistent_snapshot(&job) {
             output::show_frames(&bar, &snapshot, None);
-            let now = Instant::now();
-            if now >= next_line
-                && let (Some(out), Some(live)) = (stats.as_mut(), job.live())
-            {
-                let secs = now.duration_since(last_out.0).as_secs_f64();
+            if let Some(source) = job.live_stats() {
+                let now = Instant::now();
+                let live = LiveSummary::of(&snapshot, &source);
+                let line_due = now >= next_line;
+                if line_due {
+                    let secs = now.duration_since(last_out.0).as_secs_f64();
+                    fps_now = live.frames_out.saturating_sub(last_out.1) as f64 / secs.max(1e-9);
+                    last_out = (now, live.frames_out);
+                    next_line += Duration::from_secs(1);
+                }
+                let pool = resources.pool().stats();
                 let line = StatsLine {
                     t_s: now.duration_since(begun).as_secs_f64(),
-                    fps_now: (live.frames_out - last_out.1) as f64 / secs.max(1e-9),
+                    fps_now,
                     dropped: live.dropped(),
                     in_flight: snapshot.in_flight,
-                    pool_bytes: resources.pool().stats().bytes_in_use as u64,
-                    live: &live,
+                    pool_bytes: pool.bytes_in_use as u64,
+                    live,
                 };
-                let mut text = serde_json::to_vec(&line).context("encoding a stats line")?;
-                text.push(b'\n');
-                out.write_all(&text)
-                    .and_then(|()| out.flush())
-                    .context("writing a stats line")?;
-                last_out = (now, live.frames_out);
-                next_line += Duration::from_secs(1);
+                if line_due && let Some(out) = stats.as_mut() {
+                    let mut text = serde_json::to_vec(&line).context("encoding a stats line")?;
+                    text.push(b'\n');
+                    out.write_all(&text)
+                        .and_then(|()| out.flush())
+                        .context("writing a stats line")?;
+                }
+                if let Some(server) = &server {
+                    server.publish(crate::metrics::Figures {
+                        snapshot,
+                        pool,
+                        pressure: resources.monitor().level(),
+                        live: Some(crate::metrics::LiveFigures {
+                            line,
+                            up: source.connected(),
+                        }),
+                    });
+                }
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The server stops with the job.
+    drop(server);
     bar.finish_and_clear();
     let (mut summary, failure) = match job.join() {
         Ok(summary) => (summary, None),

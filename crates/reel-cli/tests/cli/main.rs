@@ -10,6 +10,7 @@ mod engine;
 mod exports;
 mod interrupt;
 mod live;
+mod metrics;
 #[path = "../../../../tests/support/oracle.rs"]
 mod oracle;
 mod plugins;

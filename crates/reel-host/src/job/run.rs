@@ -165,6 +165,15 @@ impl RunningJob {
         }
     }
 
+    /// A live job's source-side figures (reconnects, whether it is connected now),
+    /// shared with the running source; `None` for any other job.
+    pub fn live_stats(&self) -> Option<LiveStats> {
+        match &self.state {
+            State::Running(r) => r.live.as_ref().map(|l| l.stats.clone()),
+            State::Done(_) => None,
+        }
+    }
+
     /// The most frames a live job can hold at once (`None` for any other job).
     pub fn in_flight_bound(&self) -> Option<usize> {
         match &self.state {
