@@ -1,6 +1,7 @@
 //! `reel live` against real streams on 127.0.0.1: a paced synthetic source, and
-//! MPEG-TS over UDP from an ffmpeg publisher that starts after reel, is killed
-//! and started again, or is stopped (SIGSTOP). Ports are chosen free at run time.
+//! MPEG-TS over UDP, or over TCP from a publisher that serves one connection,
+//! from an ffmpeg that starts after reel, is killed and started again, or is
+//! stopped (SIGSTOP). Ports are chosen free at run time.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failure is a failed test"
@@ -55,6 +56,15 @@ fn publisher(url: &str) -> Child {
 /// A UDP port nobody uses now.
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A TCP port nobody listens on now.
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -191,6 +201,60 @@ fn a_udp_stream_is_awaited_then_connected_again_once_after_its_publisher_restart
     assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
     // Attempts failed before the first publisher was there.
     assert!(n(&s, "failed_connects") >= 1, "{s}");
+    assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
+    assert_accounted(&s);
+}
+
+#[test]
+fn a_tcp_publisher_that_serves_one_connection_is_awaited_read_and_reconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("lines.jsonl");
+    let url = format!("tcp://127.0.0.1:{}", free_tcp_port());
+    // ffmpeg's listen mode accepts one client and publishes to it alone: a probe
+    // on its own connection would leave the decoder nobody to connect to.
+    let listen = format!("{url}?listen=1");
+    // reel first: the connection is refused until the publisher listens.
+    let reel = start_reel(
+        dir.path(),
+        &[
+            "--timeout",
+            "2s",
+            "live",
+            &url,
+            "--out",
+            lines.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut publish = publisher(&listen);
+    assert!(eventually(|| lines_in(&lines) > 10), "no frame arrived");
+
+    publish.kill().unwrap();
+    publish.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = lines_in(&lines);
+    let mut publish = publisher(&listen);
+    assert!(
+        eventually(|| lines_in(&lines) > before + 10),
+        "frames did not resume"
+    );
+
+    signal(reel.id(), "INT");
+    let out = finish(reel);
+    publish.kill().unwrap();
+    publish.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["interrupted"], true, "{s}");
+    assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
+    assert!(n(&s, "failed_connects") >= 1, "{s}");
+    // The stream described itself through its decoder: no probe ran.
+    let video = &s["video"];
+    assert_eq!((n(video, "width"), n(video, "height")), (160, 120), "{s}");
+    assert_eq!(video["codec"], "h264", "{s}");
+    assert_eq!(video["fps"], 25.0, "{s}");
     assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
     assert_accounted(&s);
 }
