@@ -714,15 +714,13 @@ impl FfmpegSource {
         } else {
             format.frame_size(size.0, size.1)
         };
-        let frame_len =
-            frame_len
-                .ok_or_else(|| DecodeError::AbsurdDimensions {
-                    input: self.name(),
-                    width: u64::from(size.0),
-                    height: u64::from(size.1),
-                    max_side: self.opts.limits.max_side,
-                    max_pixels: self.opts.limits.max_pixels,
-                })?;
+        let frame_len = frame_len.ok_or_else(|| DecodeError::AbsurdDimensions {
+            input: self.name(),
+            width: u64::from(size.0),
+            height: u64::from(size.1),
+            max_side: self.opts.limits.max_side,
+            max_pixels: self.opts.limits.max_pixels,
+        })?;
         let resume = self.resume.take();
         let seekable = self.input.is_local_file();
         let sampling = self.opts.sampling;

@@ -402,7 +402,9 @@ mod tests {
         assert_eq!(frame_size(pre), Some((320, 240)));
         assert_eq!(frame_size(nopts), None);
         assert_eq!(
-            video_codec("  Stream #0:0[0x100]: Video: h264 (High) ([27][0][0][0] / 0x001B), yuv420p"),
+            video_codec(
+                "  Stream #0:0[0x100]: Video: h264 (High) ([27][0][0][0] / 0x001B), yuv420p"
+            ),
             Some("h264".into())
         );
         assert_eq!(video_codec("Output #0, rawvideo, to 'pipe:1':"), None);
