@@ -51,6 +51,13 @@ pub struct DecodeOptions {
     /// How the ffmpeg backend resamples when the output size differs from the
     /// source's. Default [`Scaler::Bicubic`], ffmpeg's own default.
     pub scaler: Scaler,
+    /// Read a network stream over one connection: the ffmpeg backend starts its
+    /// decoder at once, with no separate ffprobe connection before it, and learns
+    /// the stream's size, frame rate and codec from the decoder's own messages (a
+    /// publisher that serves a single client, such as ffmpeg's `?listen=1`, needs
+    /// this). Until the first frame, [`crate::VideoSource::info`] knows only the
+    /// input and the requested size. Default `false`; files ignore it.
+    pub one_connection: bool,
 }
 
 /// The resampling filter used when frames are scaled inside ffmpeg.
@@ -95,6 +102,7 @@ impl Default for DecodeOptions {
             strict: true,
             sequence_fps: 25.0,
             scaler: Scaler::default(),
+            one_connection: false,
         }
     }
 }

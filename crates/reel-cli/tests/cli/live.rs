@@ -1,6 +1,8 @@
-//! `reel live` against real streams on 127.0.0.1: a paced synthetic source, and
-//! MPEG-TS over UDP from an ffmpeg publisher that starts after reel, is killed
-//! and started again, or is stopped (SIGSTOP). Ports are chosen free at run time.
+//! `reel live` against real streams on 127.0.0.1: a paced synthetic source,
+//! MPEG-TS over UDP, or over TCP from a publisher that serves one connection,
+//! from an ffmpeg that starts after reel, is killed and started again, or is
+//! stopped (SIGSTOP), and H.264 over RTSP (interleaved in TCP) from GStreamer's
+//! RTSP server (`tests/fixtures/rtsp_server.py`), killed and started again. Ports are chosen free at run time.
 #![allow(
     clippy::unwrap_used,
     reason = "test helpers: a failure is a failed test"
@@ -55,6 +57,42 @@ fn publisher(url: &str) -> Child {
 /// A UDP port nobody uses now.
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The RTSP server of the fixtures (GStreamer's, through python3-gi) serving a
+/// 160x120 test pattern at `rtsp://127.0.0.1:{port}/live`, once it listens.
+fn rtsp_server(port: u16) -> Child {
+    use std::io::BufRead as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rtsp_server.py");
+    // Debian's python3-gi belongs to the system's Python, which a python3 earlier
+    // on the PATH may not be.
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || Path::new(p).exists())
+        .unwrap();
+    let mut child = Command::new(python)
+        .arg(&script)
+        .arg(port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the RTSP server did not start");
+    child
+}
+
+/// A TCP port nobody listens on now.
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
@@ -191,6 +229,107 @@ fn a_udp_stream_is_awaited_then_connected_again_once_after_its_publisher_restart
     assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
     // Attempts failed before the first publisher was there.
     assert!(n(&s, "failed_connects") >= 1, "{s}");
+    assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
+    assert_accounted(&s);
+}
+
+#[test]
+fn a_tcp_publisher_that_serves_one_connection_is_awaited_read_and_reconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("lines.jsonl");
+    let url = format!("tcp://127.0.0.1:{}", free_tcp_port());
+    // ffmpeg's listen mode accepts one client and publishes to it alone: a probe
+    // on its own connection would leave the decoder nobody to connect to.
+    let listen = format!("{url}?listen=1");
+    // reel first: the connection is refused until the publisher listens.
+    let reel = start_reel(
+        dir.path(),
+        &[
+            "--timeout",
+            "2s",
+            "live",
+            &url,
+            "--out",
+            lines.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut publish = publisher(&listen);
+    assert!(eventually(|| lines_in(&lines) > 10), "no frame arrived");
+
+    publish.kill().unwrap();
+    publish.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = lines_in(&lines);
+    let mut publish = publisher(&listen);
+    assert!(
+        eventually(|| lines_in(&lines) > before + 10),
+        "frames did not resume"
+    );
+
+    signal(reel.id(), "INT");
+    let out = finish(reel);
+    publish.kill().unwrap();
+    publish.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["interrupted"], true, "{s}");
+    assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
+    assert!(n(&s, "failed_connects") >= 1, "{s}");
+    // The stream described itself through its decoder: no probe ran.
+    let video = &s["video"];
+    assert_eq!((n(video, "width"), n(video, "height")), (160, 120), "{s}");
+    assert_eq!(video["codec"], "h264", "{s}");
+    assert_eq!(video["fps"], 25.0, "{s}");
+    assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
+    assert_accounted(&s);
+}
+
+#[test]
+fn an_rtsp_stream_is_read_over_tcp_and_connected_again_once_after_its_server_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = dir.path().join("lines.jsonl");
+    let port = free_tcp_port();
+    let url = format!("rtsp://127.0.0.1:{port}/live");
+    let mut server = rtsp_server(port);
+    let reel = start_reel(
+        dir.path(),
+        &[
+            "--timeout",
+            "2s",
+            "live",
+            &url,
+            "--out",
+            lines.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(eventually(|| lines_in(&lines) > 10), "no frame arrived");
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = lines_in(&lines);
+    let mut server = rtsp_server(port);
+    assert!(
+        eventually(|| lines_in(&lines) > before + 10),
+        "frames did not resume"
+    );
+
+    signal(reel.id(), "INT");
+    let out = finish(reel);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["interrupted"], true, "{s}");
+    assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
+    let video = &s["video"];
+    assert_eq!((n(video, "width"), n(video, "height")), (160, 120), "{s}");
+    assert_eq!(video["codec"], "h264", "{s}");
     assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
     assert_accounted(&s);
 }

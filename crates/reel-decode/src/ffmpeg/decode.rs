@@ -14,7 +14,7 @@ use reel_pool::FramePool;
 use reel_sched::{BoxError, Source};
 
 use super::log::{Event, Log, spawn_reader};
-use super::probe::{StreamFacts, probe};
+use super::probe::{StreamFacts, probe, unprobed};
 use super::{Input, env_for, tool_error};
 use crate::VideoSource;
 use crate::error::{DecodeError, Position};
@@ -146,6 +146,9 @@ pub struct FfmpegSource {
     first_in_range: Option<u64>,
     counts: crate::DecodeCounts,
     done: bool,
+    /// Whether ffprobe described the stream; `false`: one connection, and the
+    /// facts come from the decoder's messages (see [`DecodeOptions::one_connection`]).
+    probed: bool,
 }
 
 impl std::fmt::Debug for FfmpegSource {
@@ -161,14 +164,23 @@ impl std::fmt::Debug for FfmpegSource {
 
 impl FfmpegSource {
     /// Probes `input` with ffprobe and prepares to decode it; ffmpeg starts with the
-    /// first frame asked for.
+    /// first frame asked for. A network stream with
+    /// [`DecodeOptions::one_connection`] is not probed: its facts are learnt from
+    /// the decoder's messages as its first frame comes.
     pub fn open(input: &str, opts: &DecodeOptions, pool: &FramePool) -> Result<Self, DecodeError> {
         opts.validate(input)?;
         let inp = Input::new(input)?;
-        let facts = probe(&inp, &opts.tools, &opts.limits)?;
+        let probed = !opts.one_connection || inp.is_local_file();
+        let facts = if probed {
+            probe(&inp, &opts.tools, &opts.limits)?
+        } else {
+            unprobed(input)
+        };
         let base_size = opts.size.unwrap_or(facts.info.display_size());
-        opts.limits
-            .check(input, u64::from(base_size.0), u64::from(base_size.1))?;
+        if probed || opts.size.is_some() {
+            opts.limits
+                .check(input, u64::from(base_size.0), u64::from(base_size.1))?;
+        }
         let hw = match opts.hwaccel {
             HwAccel::None => None,
             HwAccel::Auto => hw::auto_choice(&opts.tools),
@@ -190,7 +202,52 @@ impl FfmpegSource {
             first_in_range: None,
             counts: crate::DecodeCounts::default(),
             done: false,
+            probed,
         })
+    }
+
+    /// An unprobed stream's first frame came out as `size`: the facts its
+    /// decoder reported replace the unknowns, and the size is checked against the
+    /// limits before any of it is read.
+    fn learn(&mut self, size: (u32, u32)) -> Result<(), DecodeError> {
+        let Some(run) = self.run.as_mut() else {
+            return Ok(());
+        };
+        self.opts
+            .limits
+            .check(self.input.name(), u64::from(size.0), u64::from(size.1))?;
+        let frame_len = self.opts.format.frame_size(size.0, size.1).ok_or_else(|| {
+            DecodeError::AbsurdDimensions {
+                input: self.input.name().to_string(),
+                width: u64::from(size.0),
+                height: u64::from(size.1),
+                max_side: self.opts.limits.max_side,
+                max_pixels: self.opts.limits.max_pixels,
+            }
+        })?;
+        if run.frame_len == 0 {
+            run.size = size;
+            run.frame_len = frame_len;
+        }
+        let (decoded, rate, codec) = run
+            .log
+            .with(|s| (s.pre_size, s.pre_frame_rate, s.video_codec.clone()));
+        if self.info.width == 0 {
+            (self.info.width, self.info.height) = decoded.unwrap_or(size);
+        }
+        if self.base_size == (0, 0) {
+            self.base_size = size;
+        }
+        if let Some((n, d)) = rate
+            && self.info.fps <= 0.0
+        {
+            self.info.fps = n as f64 / d as f64;
+        }
+        if let Some(codec) = codec {
+            self.info.codec = codec;
+        }
+        tracing::debug!(input = %self.input.name(), ?size, fps = self.info.fps, codec = %self.info.codec, "stream described by its decoder");
+        Ok(())
     }
 
     /// The process id of the running ffmpeg, if one is running.
@@ -396,6 +453,25 @@ impl FfmpegSource {
         let tb = run.pre_tb;
         let raw = pts.zip(tb);
         let first_of_run = run.posts == 0;
+        if !self.probed && (run.frame_len == 0 || self.info.width == 0) {
+            match run.log.with(|s| s.post_size) {
+                Some(size) => self.learn(size)?,
+                None => {
+                    return Err(DecodeError::Network {
+                        input: self.name(),
+                        cause: "ffmpeg did not report the size of the frames it writes".into(),
+                    });
+                }
+            }
+        }
+        let display = if self.probed {
+            display
+        } else {
+            self.info.display_size()
+        };
+        let Some(run) = self.run.as_mut() else {
+            return Err(self.broken_output(io::ErrorKind::BrokenPipe.into()));
+        };
         let size = run.size;
         let frame_len = run.frame_len;
         let mut buf = frame_buffer(&self.pool, self.input.name(), self.opts.format, size)?;
@@ -625,18 +701,26 @@ impl FfmpegSource {
 
     /// Starts ffmpeg for the current size, hardware and resume point.
     fn spawn(&mut self) -> Result<Run, DecodeError> {
-        let size = scaled_size(self.base_size, self.scale.factor());
+        // An unprobed stream's size is learnt from its first frame (0: not yet).
+        let unknown = self.base_size == (0, 0);
+        let size = if unknown {
+            self.base_size
+        } else {
+            scaled_size(self.base_size, self.scale.factor())
+        };
         let format = self.opts.format;
-        let frame_len =
-            format
-                .frame_size(size.0, size.1)
-                .ok_or_else(|| DecodeError::AbsurdDimensions {
-                    input: self.name(),
-                    width: u64::from(size.0),
-                    height: u64::from(size.1),
-                    max_side: self.opts.limits.max_side,
-                    max_pixels: self.opts.limits.max_pixels,
-                })?;
+        let frame_len = if unknown {
+            Some(0)
+        } else {
+            format.frame_size(size.0, size.1)
+        };
+        let frame_len = frame_len.ok_or_else(|| DecodeError::AbsurdDimensions {
+            input: self.name(),
+            width: u64::from(size.0),
+            height: u64::from(size.1),
+            max_side: self.opts.limits.max_side,
+            max_pixels: self.opts.limits.max_pixels,
+        })?;
         let resume = self.resume.take();
         let seekable = self.input.is_local_file();
         let sampling = self.opts.sampling;
@@ -687,7 +771,14 @@ impl FfmpegSource {
             .arg("-copyts")
             .arg("-i")
             .arg(self.input.ffmpeg_arg())
-            .args(["-map", &format!("0:{}", self.facts.stream_index)])
+            .args([
+                "-map",
+                &if self.probed {
+                    format!("0:{}", self.facts.stream_index)
+                } else {
+                    "0:v:0".to_string()
+                },
+            ])
             .args(["-vf", &chain])
             .args([
                 "-fps_mode",

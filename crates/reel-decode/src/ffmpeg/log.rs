@@ -40,6 +40,14 @@ pub(crate) struct LogState {
     pub pre_time_base: Option<(i64, i64)>,
     /// Time base of the `post` filter's input.
     pub post_time_base: Option<(i64, i64)>,
+    /// The frame rate the `pre` filter was configured with, when known (not 0/1).
+    pub pre_frame_rate: Option<(i64, i64)>,
+    /// The size of the first decoded frame (`showinfo@pre`'s `s:`).
+    pub pre_size: Option<(u32, u32)>,
+    /// The size of the first frame written to the pipe (`showinfo@post`'s `s:`).
+    pub post_size: Option<(u32, u32)>,
+    /// The video codec named by the input's first `Stream #…: Video:` line.
+    pub video_codec: Option<String>,
     /// The first error-level messages.
     pub errors: Vec<String>,
     /// The last lines that were not frame reports.
@@ -124,6 +132,19 @@ impl Log {
     fn push(&self, line: &str) {
         let parsed = parse_line(line);
         let mut st = self.lock();
+        match parsed {
+            Line::Pre { .. } if st.pre_size.is_none() => st.pre_size = frame_size(line),
+            Line::Post { .. } if st.post_size.is_none() => st.post_size = frame_size(line),
+            Line::TimeBase { post: false, .. } if st.pre_frame_rate.is_none() => {
+                st.pre_frame_rate = field(line, "frame_rate:")
+                    .and_then(super::probe::parse_fraction)
+                    .filter(|r| r.0 > 0 && r.1 > 0);
+            }
+            Line::Message { text, .. } if st.video_codec.is_none() => {
+                st.video_codec = video_codec(text);
+            }
+            _ => {}
+        }
         match parsed {
             Line::Pre { .. } | Line::Post { .. } if !self.events => {}
             Line::Pre { n, pts } => st.events.push_back(Event::Pre { n, pts }),
@@ -321,6 +342,23 @@ fn parse_line(line: &str) -> Line<'_> {
     Line::Message { error, text }
 }
 
+/// The frame size in a `showinfo` frame report (`s:320x240`).
+fn frame_size(line: &str) -> Option<(u32, u32)> {
+    let (w, h) = field(line, "s:")?.split_once('x')?;
+    Some((w.parse().ok()?, h.parse().ok()?))
+}
+
+/// The codec of an input's video stream line
+/// (`Stream #0:0[0x100]: Video: h264 (High) …` → `h264`).
+fn video_codec(text: &str) -> Option<String> {
+    if !text.trim_start().starts_with("Stream #") {
+        return None;
+    }
+    let (_, rest) = text.split_once(": Video: ")?;
+    let name = rest.split([' ', ',']).next()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// The value after `key` in a `showinfo` line (`n:  12` → `12`): `key` either
 /// starts the text or follows a space.
 fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
@@ -361,6 +399,15 @@ mod tests {
                 tb: (1, 12800)
             }
         );
+        assert_eq!(frame_size(pre), Some((320, 240)));
+        assert_eq!(frame_size(nopts), None);
+        assert_eq!(
+            video_codec(
+                "  Stream #0:0[0x100]: Video: h264 (High) ([27][0][0][0] / 0x001B), yuv420p"
+            ),
+            Some("h264".into())
+        );
+        assert_eq!(video_codec("Output #0, rawvideo, to 'pipe:1':"), None);
         let side = "[showinfo@pre @ 0x55dbc41cb9c0] [info]   side data - User Data Unregistered:";
         assert_eq!(parse_line(side), Line::FilterOther);
     }

@@ -125,12 +125,20 @@ impl Input {
             return args;
         }
         let us = limits.network_timeout.as_micros().max(1).to_string();
-        // `rw_timeout` bounds every read and write of any protocol; `timeout` is the
-        // connect (and socket) timeout of tcp, http and rtmp, and rtsp's socket one.
-        args.extend(["-rw_timeout".into(), us.clone(), "-timeout".into(), us]);
         if self.name.starts_with("rtsp://") || self.name.starts_with("rtsps://") {
-            // Interleaved in the TCP connection: no UDP ports to open, no loss.
-            args.extend(["-rtsp_transport".into(), "tcp".into()]);
+            // The RTSP demuxer refuses `rw_timeout`: its `timeout` bounds each
+            // socket operation, connecting included. Interleaved in the TCP
+            // connection: no UDP ports to open, no loss.
+            args.extend([
+                "-timeout".into(),
+                us,
+                "-rtsp_transport".into(),
+                "tcp".into(),
+            ]);
+        } else {
+            // `rw_timeout` bounds every read and write of any protocol; `timeout`
+            // is the connect (and socket) timeout of tcp, http and rtmp.
+            args.extend(["-rw_timeout".into(), us.clone(), "-timeout".into(), us]);
         }
         args
     }

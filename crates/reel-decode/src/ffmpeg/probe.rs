@@ -102,6 +102,36 @@ impl ProbeKey {
 /// answer saves an ffprobe run (tens of milliseconds) per input.
 static LAST_PROBE: std::sync::Mutex<Option<(ProbeKey, StreamFacts)>> = std::sync::Mutex::new(None);
 
+/// The facts of a stream read without probing ([`crate::DecodeOptions::one_connection`]):
+/// only the input is known (0 and `unknown` for the rest) until the decoder
+/// describes its first frame.
+pub(crate) fn unprobed(input: &str) -> StreamFacts {
+    let (width, height) = (0, 0);
+    StreamFacts {
+        info: VideoInfo {
+            input: input.to_string(),
+            container: None,
+            decoder: DecoderInfo::software("ffmpeg", "unknown"),
+            codec: "unknown".into(),
+            pixel_format: "unknown".into(),
+            width,
+            height,
+            rotation: 0,
+            fps: 0.0,
+            frames: None,
+            duration_s: None,
+            variable_frame_rate: false,
+            bit_rate: None,
+        },
+        stream_index: 0,
+        time_base: None,
+        start_pts: None,
+        start_time: 0.0,
+        format_start_time: 0.0,
+        constant_rate: false,
+    }
+}
+
 /// Runs ffprobe on `input` and reads its first video stream; a regular file that has
 /// not changed since the last probe of it is answered from memory. With the `libav`
 /// feature a local file is read in process instead, unless a specific ffprobe is

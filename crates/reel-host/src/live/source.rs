@@ -186,13 +186,16 @@ impl LiveSource {
         let mut opts = opts;
         if !paced {
             // Only local files are decoded in process: a stream goes straight to
-            // the ffmpeg child, probed once, and starts after a second of probing.
+            // the ffmpeg child, which starts after a second of probing.
             opts.backend = reel_decode::Backend::Ffmpeg;
             opts.limits.network_probe = Some(Duration::from_secs(1));
             // A stream joined midway starts between keyframes, and a lossy one
             // loses packets: the decoder conceals and goes on.
             opts.strict = false;
         }
+        // A network stream is read over one connection, with no probe before it: a
+        // publisher may serve a single client.
+        opts.one_connection = network;
         Ok(Self {
             input: input.to_string(),
             network,
@@ -420,10 +423,19 @@ impl LiveSource {
             };
             let next = inner.read_frame();
             let pid = inner.process_id();
+            // An unprobed stream is described once its first frame came.
+            let described = (matches!(next, Some(Ok(_))) && !self.delivering && self.network)
+                .then(|| inner.info().clone());
             match next {
                 Some(Ok(frame)) => {
                     self.touch();
                     self.arm(pid);
+                    if let Some(info) = described {
+                        if info.fps > 0.0 {
+                            self.frame_s = 1.0 / info.fps;
+                        }
+                        self.stats.set_info(info);
+                    }
                     self.delivered();
                     match self.place(frame) {
                         Some(f) => return Some(Ok(f)),
