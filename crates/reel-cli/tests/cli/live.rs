@@ -187,32 +187,51 @@ fn a_paced_synthetic_source_runs_in_real_time_with_the_live_figures() {
 
 #[test]
 fn a_udp_stream_is_awaited_then_connected_again_once_after_its_publisher_restarts() {
+    let url = format!("udp://127.0.0.1:{}", free_udp_port());
+    // Longer than a probe waits (the --timeout, and its own start).
+    let first = Some(Duration::from_millis(3000));
+    let s = restarted_stream(&url, "1s", first, Duration::from_millis(2500), || {
+        publisher(&url)
+    });
+    // Attempts failed before the first publisher was there.
+    assert!(n(&s, "failed_connects") >= 1, "{s}");
+}
+
+/// Runs `reel live URL --timeout TIMEOUT` against a stream that `serve` starts:
+/// after `first` when reel starts before it (`None`: the stream is up first),
+/// then killed and started again after `gap`; once frames have resumed, Ctrl-C.
+/// Returns the summary, after the checks every transport shares: exit 1 and
+/// interrupted, exactly one reconnect, a line per frame out, every frame
+/// accounted for.
+fn restarted_stream(
+    url: &str,
+    timeout: &str,
+    first: Option<Duration>,
+    gap: Duration,
+    serve: impl Fn() -> Child,
+) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let lines = dir.path().join("lines.jsonl");
-    let url = format!("udp://127.0.0.1:{}", free_udp_port());
-    // reel first: nothing is published yet.
+    let up_first = first.is_none().then(&serve);
+    let args = ["--timeout", timeout, "live", url, "--out"];
     let reel = start_reel(
         dir.path(),
-        &[
-            "--timeout",
-            "1s",
-            "live",
-            &url,
-            "--out",
-            lines.to_str().unwrap(),
-            "--json",
-        ],
+        &[&args[..], &[lines.to_str().unwrap(), "--json"]].concat(),
     );
-    // Longer than a probe waits (the --timeout, and its own start).
-    std::thread::sleep(Duration::from_millis(3000));
-    let mut publish = publisher(&url);
+    let mut stream = match (up_first, first) {
+        (Some(stream), _) => stream,
+        (None, wait) => {
+            std::thread::sleep(wait.unwrap_or_default());
+            serve()
+        }
+    };
     assert!(eventually(|| lines_in(&lines) > 10), "no frame arrived");
 
-    publish.kill().unwrap();
-    publish.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    stream.kill().unwrap();
+    stream.wait().unwrap();
+    std::thread::sleep(gap);
     let before = lines_in(&lines);
-    let mut publish = publisher(&url);
+    let mut stream = serve();
     assert!(
         eventually(|| lines_in(&lines) > before + 10),
         "frames did not resume"
@@ -220,118 +239,47 @@ fn a_udp_stream_is_awaited_then_connected_again_once_after_its_publisher_restart
 
     signal(reel.id(), "INT");
     let out = finish(reel);
-    publish.kill().unwrap();
-    publish.wait().unwrap();
+    stream.kill().unwrap();
+    stream.wait().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let s = summary(&out);
     assert_eq!(s["interrupted"], true, "{s}");
     assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
-    // Attempts failed before the first publisher was there.
-    assert!(n(&s, "failed_connects") >= 1, "{s}");
     assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
     assert_accounted(&s);
+    s
 }
 
 #[test]
 fn a_tcp_publisher_that_serves_one_connection_is_awaited_read_and_reconnected() {
-    let dir = tempfile::tempdir().unwrap();
-    let lines = dir.path().join("lines.jsonl");
     let url = format!("tcp://127.0.0.1:{}", free_tcp_port());
     // ffmpeg's listen mode accepts one client and publishes to it alone: a probe
     // on its own connection would leave the decoder nobody to connect to.
     let listen = format!("{url}?listen=1");
     // reel first: the connection is refused until the publisher listens.
-    let reel = start_reel(
-        dir.path(),
-        &[
-            "--timeout",
-            "2s",
-            "live",
-            &url,
-            "--out",
-            lines.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    let mut publish = publisher(&listen);
-    assert!(eventually(|| lines_in(&lines) > 10), "no frame arrived");
-
-    publish.kill().unwrap();
-    publish.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
-    let before = lines_in(&lines);
-    let mut publish = publisher(&listen);
-    assert!(
-        eventually(|| lines_in(&lines) > before + 10),
-        "frames did not resume"
-    );
-
-    signal(reel.id(), "INT");
-    let out = finish(reel);
-    publish.kill().unwrap();
-    publish.wait().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let s = summary(&out);
-    assert_eq!(s["interrupted"], true, "{s}");
-    assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
+    let first = Some(Duration::from_millis(1500));
+    let s = restarted_stream(&url, "2s", first, Duration::from_millis(1000), || {
+        publisher(&listen)
+    });
     assert!(n(&s, "failed_connects") >= 1, "{s}");
     // The stream described itself through its decoder: no probe ran.
     let video = &s["video"];
     assert_eq!((n(video, "width"), n(video, "height")), (160, 120), "{s}");
     assert_eq!(video["codec"], "h264", "{s}");
     assert_eq!(video["fps"], 25.0, "{s}");
-    assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
-    assert_accounted(&s);
 }
 
 #[test]
 fn an_rtsp_stream_is_read_over_tcp_and_connected_again_once_after_its_server_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let lines = dir.path().join("lines.jsonl");
     let port = free_tcp_port();
     let url = format!("rtsp://127.0.0.1:{port}/live");
-    let mut server = rtsp_server(port);
-    let reel = start_reel(
-        dir.path(),
-        &[
-            "--timeout",
-            "2s",
-            "live",
-            &url,
-            "--out",
-            lines.to_str().unwrap(),
-            "--json",
-        ],
-    );
-    assert!(eventually(|| lines_in(&lines) > 10), "no frame arrived");
-
-    server.kill().unwrap();
-    server.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
-    let before = lines_in(&lines);
-    let mut server = rtsp_server(port);
-    assert!(
-        eventually(|| lines_in(&lines) > before + 10),
-        "frames did not resume"
-    );
-
-    signal(reel.id(), "INT");
-    let out = finish(reel);
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let s = summary(&out);
-    assert_eq!(s["interrupted"], true, "{s}");
-    assert_eq!(n(&s, "reconnects"), 1, "{s}\n{err}");
+    let s = restarted_stream(&url, "2s", None, Duration::from_millis(1000), || {
+        rtsp_server(port)
+    });
     let video = &s["video"];
     assert_eq!((n(video, "width"), n(video, "height")), (160, 120), "{s}");
     assert_eq!(video["codec"], "h264", "{s}");
-    assert_eq!(n(&s, "frames_out") as usize, lines_in(&lines), "{s}");
-    assert_accounted(&s);
 }
 
 #[test]
