@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// A TCP port on 127.0.0.1 nobody listens on now.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Sends `sig` (a name such as `INT` or `STOP`) to process `pid`.
 pub fn signal(pid: u32, sig: &str) {
     let st = Command::new("kill")

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::child::{signal, summary};
+use crate::child::{free_tcp_port, signal, summary};
 
 /// How long any wait of these tests may take before it fails.
 const WITHIN: Duration = Duration::from_secs(30);
@@ -88,15 +88,6 @@ fn rtsp_server(port: u16) -> Child {
         .unwrap();
     assert_eq!(line.trim(), "ready", "the RTSP server did not start");
     child
-}
-
-/// A TCP port nobody listens on now.
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn lines_in(path: &Path) -> usize {

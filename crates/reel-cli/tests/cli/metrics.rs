@@ -20,15 +20,6 @@ use serde_json::Value;
 /// How long any wait of these tests may take before it fails.
 const WITHIN: Duration = Duration::from_secs(30);
 
-/// A TCP port nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_reel(dir: &std::path::Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_reel"))
         .current_dir(dir)
@@ -277,7 +268,7 @@ fn check_scrapes(scrapes: &[(String, String)]) {
 #[test]
 fn live_metrics_hold_their_invariants_on_every_scrape() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = crate::child::free_tcp_port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = start_reel(
         dir.path(),
@@ -332,7 +323,7 @@ fn live_metrics_hold_their_invariants_on_every_scrape() {
 #[test]
 fn analyze_metrics_hold_their_invariants_and_other_paths_are_404() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = crate::child::free_tcp_port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = start_reel(
         dir.path(),
