@@ -150,10 +150,10 @@ fn a_paced_synthetic_source_runs_in_real_time_with_the_live_figures() {
     assert_accounted(&s);
     assert_eq!(s["mode"], "realtime");
     assert_eq!(s["interrupted"], false);
-    // Paced at 30 fps for 2 s: about 60 frames, never the thousands it could
-    // render in that time.
+    // Paced at 30 fps for 2 s: at most 60 frames (and one at the edge), never the
+    // thousands it could render in that time; fewer only on a starved machine.
     let frames_in = n(&s, "frames_in");
-    assert!((40..=62).contains(&frames_in), "{s}");
+    assert!((10..=62).contains(&frames_in), "{s}");
     for key in ["p50", "p95", "p99", "max"] {
         assert!(s["latency_ms"][key].is_number(), "{s}");
     }
