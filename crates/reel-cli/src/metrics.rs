@@ -481,61 +481,45 @@ fn prometheus_text(figures: Option<&Figures>) -> String {
         out.sample("reel_queue_capacity", &[("edge", &e.to)], e.capacity as f64);
     }
 
-    out.family("reel_stage_workers", "gauge", "Workers of a stage now.");
-    for st in &s.stages {
-        out.sample(
+    // One family per figure of a stage, one sample per stage.
+    type StageFigure = fn(&reel_sched::StageSnapshot) -> f64;
+    let stage_families: [(&str, &str, &str, StageFigure); 5] = [
+        (
             "reel_stage_workers",
-            &[("stage", &st.name)],
-            st.workers as f64,
-        );
-    }
-    out.family(
-        "reel_stage_frames_in_total",
-        "counter",
-        "Frames a stage received.",
-    );
-    for st in &s.stages {
-        out.sample(
+            "gauge",
+            "Workers of a stage now.",
+            |st| st.workers as f64,
+        ),
+        (
             "reel_stage_frames_in_total",
-            &[("stage", &st.name)],
-            st.frames_in as f64,
-        );
-    }
-    out.family(
-        "reel_stage_frames_out_total",
-        "counter",
-        "Frames a stage emitted.",
-    );
-    for st in &s.stages {
-        out.sample(
+            "counter",
+            "Frames a stage received.",
+            |st| st.frames_in as f64,
+        ),
+        (
             "reel_stage_frames_out_total",
-            &[("stage", &st.name)],
-            st.frames_out as f64,
-        );
-    }
-    out.family(
-        "reel_stage_errors_total",
-        "counter",
-        "Errors a stage reported.",
-    );
-    for st in &s.stages {
-        out.sample(
+            "counter",
+            "Frames a stage emitted.",
+            |st| st.frames_out as f64,
+        ),
+        (
             "reel_stage_errors_total",
-            &[("stage", &st.name)],
-            st.errors as f64,
-        );
-    }
-    out.family(
-        "reel_stage_busy_seconds_total",
-        "counter",
-        "Time spent in a stage's calls, summed over its workers.",
-    );
-    for st in &s.stages {
-        out.sample(
+            "counter",
+            "Errors a stage reported.",
+            |st| st.errors as f64,
+        ),
+        (
             "reel_stage_busy_seconds_total",
-            &[("stage", &st.name)],
-            st.busy.as_secs_f64(),
-        );
+            "counter",
+            "Time spent in a stage's calls, summed over its workers.",
+            |st| st.busy.as_secs_f64(),
+        ),
+    ];
+    for (name, kind, help, figure) in stage_families {
+        out.family(name, kind, help);
+        for st in &s.stages {
+            out.sample(name, &[("stage", &st.name)], figure(st));
+        }
     }
     out.family(
         "reel_stage_service_seconds",
